@@ -1,0 +1,76 @@
+/**
+ * Shared CLI plumbing: exit codes, colour, and turning thrown errors into one
+ * clear line on stderr.
+ */
+import pc from "picocolors";
+
+/** Process exit codes used by every vfstrace command (documented in the README). */
+export const ExitCode = {
+  /** Success. */
+  Ok: 0,
+  /** The command ran but what it checked failed (a guest workload failed, a peer misbehaved). */
+  Failure: 1,
+  /** Bad command line: unknown option, missing argument, invalid value. */
+  Usage: 2,
+  /** Something the command needs is missing or unusable (a binary, a file, a permission). */
+  Environment: 3,
+  /** A time limit given to the command expired. */
+  Timeout: 4,
+  /** Interrupted by SIGINT. */
+  Interrupted: 130,
+} as const;
+
+/** Error a command throws to end with a chosen exit code and message. */
+export class CliError extends Error {
+  /** Exit status the process ends with. */
+  readonly exitCode: number;
+  /** Creates an error ending the process with `exitCode`. */
+  constructor(message: string, exitCode: number = ExitCode.Failure, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CliError";
+    this.exitCode = exitCode;
+  }
+}
+
+/** Colours that honour NO_COLOR, FORCE_COLOR and whether stderr/stdout is a terminal. */
+export const colors = pc.createColors(useColor());
+
+function useColor(): boolean {
+  const env = (name: string) => {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined;
+    }
+  };
+  const noColor = env("NO_COLOR");
+  if (noColor !== undefined && noColor !== "") return false;
+  const force = env("FORCE_COLOR");
+  if (force !== undefined && force !== "" && force !== "0") return true;
+  return Deno.stdout.isTerminal();
+}
+
+/** Prints `error: message` (and the cause chain) on stderr. */
+export function printError(err: unknown): void {
+  const lines: string[] = [];
+  let cur: unknown = err;
+  let first = true;
+  while (cur !== undefined && cur !== null) {
+    const text = cur instanceof Error ? cur.message : String(cur);
+    lines.push(first ? `${colors.red("error:")} ${text}` : `  caused by: ${text}`);
+    first = false;
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  console.error(lines.join("\n"));
+}
+
+/** Parses a positive number option, failing with a usage error naming the option. */
+export function parsePositive(name: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) {
+      throw new CliError(`${name}: expected a positive number, got '${value}'`, ExitCode.Usage);
+    }
+    return n;
+  };
+}

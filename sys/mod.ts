@@ -1,0 +1,15 @@
+/**
+ * sys: the libc layer. Raw fds, Unix sockets with fd passing, eventfd,
+ * epoll and an event loop, memfd and mmap, errno as typed errors.
+ *
+ * @module
+ */
+export * from "./errno.ts";
+export * from "./error.ts";
+export * from "./fd.ts";
+export * from "./eventfd.ts";
+export * from "./epoll.ts";
+export * from "./event_loop.ts";
+export * from "./memory.ts";
+export * from "./socket.ts";
+export { LIBC_PATH } from "./_libc.ts";
