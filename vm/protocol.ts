@@ -200,6 +200,8 @@ function parseExpectation(words: string[]): Expectation | undefined {
  * - `expect_stat PATH [mode|size|uid|gid|mtime|nlink…]` (default: mode size
  *   uid gid nlink), `expect_sha256 PATH [HEX]`, `expect_symlink PATH`,
  *   `expect_same PATH OTHER`, `expect_absent PATH`: claims for the host.
+ *
+ * (In these templates `${"$"}{` stands for a literal shell `${`.)
  */
 export const GUEST_LIBRARY = String.raw`# vfstrace guest helpers (generated; see vm/protocol.ts)
 VT_ROOT=/mnt

@@ -1,0 +1,296 @@
+/**
+ * Workloads the guest runs on the virtiofs mount: busybox sh scripts that
+ * report checks and leave files for the host to verify, using the helpers of
+ * `GUEST_LIBRARY` in vm/protocol.ts (`check`, `vt_eq`, `expect_*`, …).
+ *
+ * A workload starts with its working directory at the share root (`/mnt`) and
+ * its exit status is reported; it should work in its own subdirectory, since
+ * the share may be a directory the user cares about.
+ *
+ * @module
+ */
+
+/** A script for the guest to run. */
+export interface Workload {
+  /** Name shown in reports. */
+  readonly name: string;
+  /** One line on what it exercises. */
+  readonly description: string;
+  /** busybox sh source, sourced after the helper library. */
+  readonly script: string;
+}
+
+/** Names of the built-in workloads. */
+export type BuiltinWorkloadName = "smoke" | "posix";
+
+const SMOKE = String.raw`# smoke: a few file operations on the share
+W=vfstrace-smoke
+rm -rf "$W" && mkdir "$W" && cd "$W" || { fail setup "cannot create $W in the share"; exit 1; }
+
+t_write() { echo "hello from the guest" > hello.txt && vt_eq size 21 "$(stat -c %s hello.txt)"; }
+t_read() { vt_drop_caches && vt_eq content "hello from the guest" "$(cat hello.txt)"; }
+t_mkdir_readdir() {
+  mkdir sub && : > sub/a && : > sub/b && vt_drop_caches && vt_eq entries "a b" "$(ls sub | tr '\n' ' ' | sed 's/ $//')"
+}
+t_rename() { mv sub/a sub/c && [ ! -e sub/a ] && [ -f sub/c ]; }
+t_unlink() { rm sub/b && [ ! -e sub/b ]; }
+t_data() {
+  sum=$(dd if=/dev/urandom bs=1M count=16 2>/dev/null | tee data.bin | sha256sum) || return 1
+  sum=${"$"}{sum%% *}
+  vt_drop_caches || return 1
+  back=$(sha256sum data.bin) || return 1
+  vt_eq "sha256 of data.bin read back" "$sum" "${"$"}{back%% *}" || return 1
+  echo "$sum" > /tmp/data.sha256
+  echo "16 MiB written and read back"
+}
+
+check write t_write
+check read t_read
+check mkdir_readdir t_mkdir_readdir
+check rename t_rename
+check unlink t_unlink
+check data_16m t_data
+
+expect_stat hello.txt
+expect_sha256 hello.txt
+expect_stat sub/c mode size
+expect_absent sub/a
+expect_absent sub/b
+expect_stat data.bin size
+[ -s /tmp/data.sha256 ] && expect_sha256 data.bin "$(cat /tmp/data.sha256)"
+exit 0
+`;
+
+const POSIX = String.raw`# posix: the file operations a POSIX program expects, each read back through the backend
+W=vfstrace-posix
+rm -rf "$W" && mkdir "$W" && cd "$W" || { fail setup "cannot create $W in the share"; exit 1; }
+
+t_create() {
+  echo hello > f_create && [ -f f_create ] && vt_eq size 6 "$(stat -c %s f_create)"
+}
+t_read() { vt_drop_caches && vt_eq content hello "$(cat f_create)"; }
+t_excl_create() {
+  # O_CREAT|O_EXCL on an existing file must fail with EEXIST.
+  if (set -C; : > f_create) 2>/dev/null; then echo "O_EXCL create of an existing file succeeded"; return 1; fi
+}
+t_overwrite() {
+  printf 'a much longer first version\n' > f_over && printf 'second\n' > f_over || return 1
+  vt_drop_caches && vt_eq content second "$(cat f_over)" && vt_eq size 7 "$(stat -c %s f_over)"
+}
+t_append() {
+  printf a > f_app && printf b >> f_app && printf c >> f_app || return 1
+  vt_drop_caches && vt_eq content abc "$(cat f_app)"
+}
+t_pwrite() {
+  printf 0123456789 > f_pwrite || return 1
+  printf XY | dd of=f_pwrite bs=1 seek=3 conv=notrunc 2>/dev/null || return 1
+  vt_drop_caches && vt_eq content 012XY56789 "$(cat f_pwrite)"
+}
+t_truncate() {
+  dd if=/dev/zero of=f_trunc bs=1000 count=1 2>/dev/null || return 1
+  truncate -s 10 f_trunc && vt_eq "size after shrink" 10 "$(stat -c %s f_trunc)" || return 1
+  truncate -s 4096 f_trunc && vt_drop_caches || return 1
+  vt_eq "size after extend" 4096 "$(stat -c %s f_trunc)" || return 1
+  vt_eq "non-zero bytes after extend" 0 "$(tr -d '\000' < f_trunc | wc -c)"
+}
+t_rename() {
+  echo moved > f_rename_src && mv f_rename_src f_renamed || return 1
+  [ ! -e f_rename_src ] || { echo "source still exists"; return 1; }
+  vt_drop_caches && vt_eq content moved "$(cat f_renamed)"
+}
+t_rename_over() {
+  echo new > f_over_src && echo old > f_over_dst || return 1
+  ino=$(stat -c %i f_over_src)
+  mv -f f_over_src f_over_dst || return 1
+  [ ! -e f_over_src ] || { echo "source still exists"; return 1; }
+  vt_drop_caches || return 1
+  vt_eq content new "$(cat f_over_dst)" && vt_eq inode "$ino" "$(stat -c %i f_over_dst)"
+}
+t_hardlink() {
+  echo linked > f_link && ln f_link f_link2 || return 1
+  vt_eq nlink 2 "$(stat -c %h f_link)" && vt_eq "inode of link" "$(stat -c %i f_link)" "$(stat -c %i f_link2)" || return 1
+  echo more >> f_link2 && vt_drop_caches || return 1
+  vt_eq "content via the other name" "linked more" "$(cat f_link | tr '\n' ' ' | sed 's/ $//')"
+}
+t_symlink() {
+  ln -s f_create l_sym && ln -s no-such-target l_dangling || return 1
+  [ -L l_sym ] || { echo "l_sym is not a symlink"; return 1; }
+  vt_drop_caches || return 1
+  vt_eq readlink f_create "$(readlink l_sym)" && vt_eq "dangling readlink" no-such-target "$(readlink l_dangling)" &&
+    vt_eq "content through the link" hello "$(cat l_sym)"
+}
+t_chmod() {
+  : > f_chmod && chmod 0640 f_chmod && mkdir d_chmod && chmod 0711 d_chmod && : > f_suid && chmod 4755 f_suid || return 1
+  vt_drop_caches || return 1
+  vt_eq "file mode" 640 "$(stat -c %a f_chmod)" && vt_eq "dir mode" 711 "$(stat -c %a d_chmod)" &&
+    vt_eq "setuid mode" 4755 "$(stat -c %a f_suid)"
+}
+t_chown() {
+  : > f_chown && chown 1234:5678 f_chown && vt_drop_caches || return 1
+  vt_eq owner 1234:5678 "$(stat -c %u:%g f_chown)"
+}
+t_utimes() {
+  : > f_time && touch -d '2001-02-03 04:05:06' f_time && vt_drop_caches || return 1
+  vt_eq mtime 981173106 "$(stat -c %Y f_time)"
+}
+t_readdir() {
+  mkdir d_many || return 1
+  i=1
+  while [ "$i" -le 1000 ]; do : > "d_many/e$i" || return 1; i=$((i + 1)); done
+  vt_drop_caches || return 1
+  vt_eq "entries listed" 1000 "$(ls d_many | wc -l)" || return 1
+  vt_eq "entries found" 1000 "$(find d_many -type f | wc -l)" || return 1
+  if rmdir d_many 2>/dev/null; then echo "rmdir of a non-empty directory succeeded"; return 1; fi
+  rm d_many/* && rmdir d_many || return 1
+  [ ! -e d_many ] || { echo "d_many still exists"; return 1; }
+  echo "1000 entries created, listed, removed"
+}
+t_unlink() {
+  echo gone > f_unlink && rm f_unlink || return 1
+  [ ! -e f_unlink ] || { echo "f_unlink still exists"; return 1; }
+  # An open file stays readable after its last name is gone.
+  echo keep > f_unlink_open && exec 3< f_unlink_open && rm f_unlink_open || return 1
+  read -r line <&3
+  exec 3<&-
+  vt_eq "read after unlink" keep "$line"
+}
+t_mkfifo() {
+  mkfifo -m 0600 p_fifo && [ -p p_fifo ] || return 1
+  vt_eq mode 600 "$(stat -c %a p_fifo)" || return 1
+  (echo through > p_fifo) &
+  got=$(timeout 10 sh -c 'read -r l < p_fifo && echo "$l"')
+  wait
+  vt_eq "data through the fifo" through "$got"
+}
+t_xattr() {
+  if ! command -v setfattr >/dev/null 2>&1 || ! command -v getfattr >/dev/null 2>&1; then
+    echo "guest busybox has no setfattr/getfattr applets"
+    return 77
+  fi
+  : > f_xattr && setfattr -n user.vfstrace -v hello f_xattr || return 1
+  vt_eq get hello "$(getfattr --only-values -n user.vfstrace f_xattr)" || return 1
+  getfattr -d f_xattr | grep -q '^user.vfstrace=' || { echo "list does not show user.vfstrace"; return 1; }
+  setfattr -x user.vfstrace f_xattr || return 1
+  if getfattr -n user.vfstrace f_xattr >/dev/null 2>&1; then echo "removed xattr still readable"; return 1; fi
+}
+t_statfs() {
+  set -- $(stat -f -c '%b %a %S %c' .)
+  [ "$1" -gt 0 ] && [ "$3" -gt 0 ] || { echo "statfs: blocks=$1 bsize=$3"; return 1; }
+  [ "$2" -le "$1" ] || { echo "statfs: free $2 > total $1"; return 1; }
+  echo "blocks=$1 free=$2 bsize=$3 files=$4"
+}
+t_bigfile() {
+  t0=$(vt_uptime)
+  sum=$(dd if=/dev/urandom bs=1M count=64 2>/dev/null | tee big.bin | sha256sum) || return 1
+  sum=${"$"}{sum%% *}
+  vt_drop_caches || return 1
+  vt_eq size 67108864 "$(stat -c %s big.bin)" || return 1
+  back=$(sha256sum big.bin) || return 1
+  vt_eq "sha256 read back" "$sum" "${"$"}{back%% *}" || return 1
+  echo "$sum" > /tmp/big.sha256
+  echo "64 MiB written and read back in $(echo "$(vt_uptime) $t0" | awk '{printf "%.1f", $1 - $2}') s"
+}
+t_fsync() {
+  dd if=/dev/zero of=f_sync bs=4096 count=4 conv=fsync 2>/dev/null || { echo "dd conv=fsync failed"; return 1; }
+  sync f_sync || { echo "fsync failed"; return 1; }
+  sync -d f_sync || { echo "fdatasync failed"; return 1; }
+  sync -f f_sync || { echo "syncfs failed"; return 1; }
+}
+t_fallocate() {
+  fallocate -l 1048576 f_falloc || return 1
+  vt_drop_caches && vt_eq size 1048576 "$(stat -c %s f_falloc)"
+}
+
+check create t_create
+check read t_read
+check excl_create t_excl_create
+check overwrite t_overwrite
+check append t_append
+check pwrite t_pwrite
+check truncate t_truncate
+check rename t_rename
+check rename_over t_rename_over
+check hardlink t_hardlink
+check symlink t_symlink
+check chmod t_chmod
+check chown t_chown
+check utimes t_utimes
+check readdir_1000 t_readdir
+check unlink t_unlink
+check mkfifo t_mkfifo
+check xattr t_xattr
+check statfs t_statfs
+check bigfile_64m t_bigfile
+check fsync t_fsync
+check fallocate t_fallocate
+
+# What the host must find once the guest is gone.
+expect_stat f_create
+expect_sha256 f_create
+expect_sha256 f_over
+expect_stat f_over size
+expect_sha256 f_app
+expect_sha256 f_pwrite
+expect_stat f_trunc size
+expect_absent f_rename_src
+expect_sha256 f_renamed
+expect_absent f_over_src
+expect_sha256 f_over_dst
+expect_same f_link f_link2
+expect_stat f_link nlink size
+expect_symlink l_sym
+expect_symlink l_dangling
+expect_stat l_sym mode
+expect_stat f_chmod mode
+expect_stat d_chmod mode
+expect_stat f_suid mode
+expect_stat f_chown uid gid
+expect_stat f_time mtime
+expect_absent d_many
+expect_absent f_unlink
+expect_absent f_unlink_open
+expect_stat p_fifo mode
+expect_stat big.bin size
+[ -s /tmp/big.sha256 ] && expect_sha256 big.bin "$(cat /tmp/big.sha256)"
+expect_stat f_sync size
+expect_stat f_falloc size
+exit 0
+`;
+
+/** The built-in workloads by name. */
+export const BUILTIN_WORKLOADS: Readonly<Record<BuiltinWorkloadName, Workload>> = {
+  smoke: {
+    name: "smoke",
+    description: "write, read back, mkdir, readdir, rename, unlink, 16 MiB of data",
+    script: SMOKE,
+  },
+  posix: {
+    name: "posix",
+    description:
+      "create/read/overwrite/append/truncate, rename, links, modes, owners, times, 1000-entry " +
+      "directory, unlink, fifo, xattr, statfs, 64 MiB checksum, fsync, fallocate",
+    script: POSIX,
+  },
+};
+
+/** Whether `name` names a built-in workload. */
+export function isBuiltinWorkload(name: string): name is BuiltinWorkloadName {
+  return Object.hasOwn(BUILTIN_WORKLOADS, name);
+}
+
+/** Returns the built-in workload `name`; throws RangeError for an unknown name. */
+export function builtinWorkload(name: string): Workload {
+  if (!isBuiltinWorkload(name)) {
+    throw new RangeError(
+      `unknown workload '${name}' (built in: ${Object.keys(BUILTIN_WORKLOADS).join(", ")})`,
+    );
+  }
+  return BUILTIN_WORKLOADS[name];
+}
+
+/** Loads a workload from a busybox sh script file; it is named after the file. */
+export async function workloadFromFile(path: string): Promise<Workload> {
+  const script = await Deno.readTextFile(path);
+  const name = path.split("/").pop() ?? path;
+  return { name, description: `script ${path}`, script };
+}
