@@ -25,7 +25,7 @@ export class CliError extends Error {
   /** Exit status the process ends with. */
   readonly exitCode: number;
   /** Creates an error ending the process with `exitCode`. */
-  constructor(message: string, exitCode: number = ExitCode.Failure, options?: ErrorOptions) {
+  constructor(message: string, exitCode: number, options?: ErrorOptions) {
     super(message, options);
     this.name = "CliError";
     this.exitCode = exitCode;

@@ -1,0 +1,85 @@
+/**
+ * The real-guest test rig: boot a throwaway Linux guest under QEMU against any
+ * vhost-user-fs backend, run a workload on the virtiofs mount, and check the
+ * results in the guest and on the host.
+ *
+ * ```ts
+ * import { bootGuest, builtinWorkload, prepareGuest, Virtiofsd } from "./vm/mod.ts";
+ * const prepared = await prepareGuest({ workload: builtinWorkload("posix") });
+ * const daemon = await Virtiofsd.start({ socketPath: "/tmp/fs.sock", sharedDir: "/tmp/share" });
+ * const report = await bootGuest(prepared, { socketPath: "/tmp/fs.sock", sharedDir: "/tmp/share" });
+ * await daemon.stop();
+ * console.log(report.passed, report.bootToPoweroffMs);
+ * ```
+ *
+ * @module
+ */
+export { cacheDir, sha256Hex } from "./cache.ts";
+export { ensureHostDeps, HOST_TOOLS, type HostTools, missingTools } from "./deps.ts";
+export {
+  GuestError,
+  GuestSetupError,
+  HostCommandError,
+  type HostTool,
+  InitramfsError,
+  KernelError,
+  MissingDependencyError,
+  QemuError,
+  QemuTimeoutError,
+  VirtiofsdError,
+} from "./errors.ts";
+export {
+  bootGuest,
+  type BootGuestOptions,
+  DEFAULT_TAG,
+  DEFAULT_TIMEOUT_MS,
+  type GuestReport,
+  prepareGuest,
+  type PrepareGuestOptions,
+  type PreparedGuest,
+  runPassed,
+} from "./guest.ts";
+export {
+  ensureInitramfs,
+  type Initramfs,
+  initramfsKey,
+  type InitramfsKeyInputs,
+  renderInitScript,
+  TAG_PARAM,
+} from "./initramfs.ts";
+export {
+  ensureKernel,
+  GUEST_MODULES,
+  type GuestKernel,
+  KERNEL_META_PACKAGE,
+  parseKernelPackage,
+  resolveKernelPackage,
+} from "./kernel.ts";
+export {
+  type CheckResult,
+  type CheckStatus,
+  type Expectation,
+  GUEST_LIBRARY,
+  parseConsole,
+  parseConsoleLine,
+  type ParsedConsole,
+} from "./protocol.ts";
+export {
+  buildQemuArgs,
+  DEFAULT_MEMORY_MIB,
+  type GuestRun,
+  type QemuOptions,
+  runGuest,
+  type RunGuestOptions,
+  validateTag,
+} from "./qemu.ts";
+export { safeRelativePath, sha256File, verifyHost } from "./verify.ts";
+export { C_VIRTIOFSD, Virtiofsd, type VirtiofsdOptions } from "./virtiofsd.ts";
+export {
+  BUILTIN_WORKLOADS,
+  type BuiltinWorkloadName,
+  builtinWorkload,
+  isBuiltinWorkload,
+  type Workload,
+  workloadFromFile,
+} from "./workloads.ts";
