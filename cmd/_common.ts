@@ -74,3 +74,38 @@ export function parsePositive(name: string): (value: string) => number {
     return n;
   };
 }
+
+type Cleanup = () => void | Promise<void>;
+const cleanups = new Set<Cleanup>();
+
+/**
+ * Registers work that must happen if the user interrupts the command
+ * (remove temporary files, stop child processes). Returns the function that
+ * unregisters it once the command has cleaned up by itself.
+ */
+export function onInterrupt(cleanup: Cleanup): () => void {
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
+/**
+ * Runs the registered cleanups (each bounded to 5 s), newest first. Called
+ * on the first SIGINT; a second SIGINT exits at once.
+ */
+export async function runInterruptCleanups(): Promise<void> {
+  const pending = [...cleanups].reverse();
+  cleanups.clear();
+  for (const fn of pending) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        Promise.resolve().then(fn),
+        new Promise((resolve) => (timer = setTimeout(resolve, 5000))),
+      ]);
+    } catch (err) {
+      printError(err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import denoJson from "../deno.json" with { type: "json" };
-import { CliError, ExitCode, printError } from "./_common.ts";
+import { CliError, ExitCode, printError, runInterruptCleanups } from "./_common.ts";
 import { guestCommand } from "./_guest.ts";
 
 /** Builds the `vfstrace` program with all of its subcommands. */
@@ -55,6 +55,11 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.addSignalListener("SIGINT", () => Deno.exit(ExitCode.Interrupted));
+  let interrupted = false;
+  Deno.addSignalListener("SIGINT", () => {
+    if (interrupted) Deno.exit(ExitCode.Interrupted);
+    interrupted = true;
+    runInterruptCleanups().finally(() => Deno.exit(ExitCode.Interrupted));
+  });
   Deno.exit(await main(Deno.args));
 }

@@ -27,7 +27,10 @@ export interface RunOutput {
 }
 
 /** Runs `argv` to completion; throws HostCommandError unless it exits 0. */
-export async function runCommand(argv: readonly string[], opts: RunOptions = {}): Promise<RunOutput> {
+export async function runCommand(
+  argv: readonly string[],
+  opts: RunOptions = {},
+): Promise<RunOutput> {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new TypeError("runCommand: empty argv");
   const options: Deno.CommandOptions = {

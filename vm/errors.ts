@@ -34,7 +34,9 @@ export class MissingDependencyError extends GuestError {
     const pkgs = [...new Set(missing.map((t) => t.package))].join(" ");
     const installCommand = `apt-get install -y --no-install-recommends ${pkgs}`;
     super(
-      `missing ${missing.map((t) => t.binary).join(", ")} (${reason}); install with: ${installCommand}`,
+      `missing ${
+        missing.map((t) => t.binary).join(", ")
+      } (${reason}); install with: ${installCommand}`,
       options,
     );
     this.name = "MissingDependencyError";
@@ -133,7 +135,9 @@ export class QemuTimeoutError extends GuestError {
     options?: ErrorOptions,
   ) {
     super(
-      `guest did not power off within ${timeoutMs / 1000} s; QEMU killed. Console tail:\n${consoleTail}`,
+      `guest did not power off within ${
+        timeoutMs / 1000
+      } s; QEMU killed. Console tail:\n${consoleTail}`,
       options,
     );
     this.name = "QemuTimeoutError";

@@ -24,8 +24,8 @@ export const MAX_CACHED_IMAGES = 32;
 /**
  * The guest's /init for `modules` (busybox sh). It loads the modules in order,
  * mounts the tag named by `vfstrace.tag=` on /mnt, runs /workload.sh there
- * with the helper library sourced, unmounts (flushing the writeback cache to
- * the backend) and powers off.
+ * with the helper library sourced, syncs and unmounts (so every cached write
+ * has reached the backend before the host looks) and powers off.
  */
 export function renderInitScript(modules: readonly string[]): string {
   for (const m of modules) {
@@ -61,15 +61,16 @@ until out=$(mount -t virtiofs "$tag" /mnt 2>&1); do
   sleep 0.1
 done
 read -r up rest < /proc/uptime
+echo
 echo "VFSTRACE-BEGIN $up"
 (cd /mnt && . /lib/vfstrace.sh && . /workload.sh) 2>&1 < /dev/null
 status=$?
 cd /
 sync
 if out=$(umount /mnt 2>&1); then
-  echo "VFSTRACE-RESULT umount ok"
+  echo "VFSTRACE-RESULT umount ok -"
 else
-  echo "VFSTRACE-RESULT umount fail $(printf '%s' "$out" | tr '\n' ' ')"
+  echo "VFSTRACE-RESULT umount fail - $(printf '%s' "$out" | tr '\n' ' ')"
   umount -l /mnt
 fi
 read -r up rest < /proc/uptime

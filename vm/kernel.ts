@@ -7,7 +7,7 @@
  */
 import { runCommand } from "./_exec.ts";
 import { cacheDir as defaultCacheDir, exists } from "./cache.ts";
-import { GuestError, HostCommandError, KernelError } from "./errors.ts";
+import { GuestError, KernelError } from "./errors.ts";
 
 /** Meta package whose dependency names the current cloud kernel package. */
 export const KERNEL_META_PACKAGE = "linux-image-cloud-amd64";
@@ -80,19 +80,25 @@ export async function ensureKernel(opts: EnsureKernelOptions = {}): Promise<Gues
   let pkg = opts.packageName;
   if (pkg === undefined) {
     try {
-      pkg = await withAptUpdateRetry(resolveKernelPackage, opts.onProgress);
+      pkg = await resolveKernelPackage();
     } catch (err) {
       if (!(err instanceof GuestError)) throw err;
+      // Offline or no package lists: a cached kernel beats an apt-get update.
       const cached = await newestCachedKernel(root);
-      if (cached === undefined) {
-        throw new KernelError(
-          `cannot resolve the kernel package from ${KERNEL_META_PACKAGE} and none is cached`,
-          undefined,
-          { cause: err },
-        );
+      if (cached !== undefined) {
+        opts.onProgress?.(`apt-cache failed; using the cached ${cached}`);
+        pkg = cached;
+      } else {
+        try {
+          pkg = await withAptUpdate(resolveKernelPackage, err, opts.onProgress);
+        } catch (err2) {
+          throw new KernelError(
+            `cannot resolve the kernel package from ${KERNEL_META_PACKAGE} and none is cached`,
+            undefined,
+            { cause: err2 },
+          );
+        }
       }
-      opts.onProgress?.(`apt-cache failed; using cached ${cached}`);
-      pkg = cached;
     }
   }
   if (!/^[a-z0-9][a-z0-9.+-]*$/.test(pkg)) {
@@ -144,9 +150,12 @@ async function download(
   const tmp = await Deno.makeTempDir({ dir: root, prefix: ".download-" });
   try {
     onProgress?.(`downloading ${pkg}`);
-    await withAptUpdateRetry(() => runCommand(["apt-get", "download", pkg], { cwd: tmp }), onProgress);
+    const fetchDeb = () => runCommand(["apt-get", "download", pkg], { cwd: tmp });
+    await fetchDeb().catch((err) => withAptUpdate(fetchDeb, err, onProgress));
     const debs: string[] = [];
-    for await (const e of Deno.readDir(tmp)) if (e.isFile && e.name.endsWith(".deb")) debs.push(e.name);
+    for await (const e of Deno.readDir(tmp)) {
+      if (e.isFile && e.name.endsWith(".deb")) debs.push(e.name);
+    }
     const deb = debs[0];
     if (debs.length !== 1 || deb === undefined) {
       throw new KernelError(`apt-get download ${pkg} left ${debs.length} .deb files`, pkg);
@@ -254,21 +263,18 @@ async function newestCachedKernel(root: string): Promise<string | undefined> {
 let aptUpdated = false;
 
 /**
- * Runs `fn`; if apt fails and we are root, runs `apt-get update` once per
- * process and tries again, since a fresh machine may have no package lists.
+ * After `firstError` from apt, runs `apt-get update` (once per process, as
+ * root only, since a fresh machine may have no package lists) and tries `fn`
+ * again; otherwise rethrows `firstError`.
  */
-async function withAptUpdateRetry<T>(
+async function withAptUpdate<T>(
   fn: () => Promise<T>,
+  firstError: unknown,
   onProgress?: (message: string) => void,
 ): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const aptFailed = err instanceof HostCommandError || err instanceof KernelError;
-    if (!aptFailed || aptUpdated || Deno.uid() !== 0) throw err;
-    aptUpdated = true;
-    onProgress?.("apt failed; running apt-get update and retrying");
-    await runCommand(["apt-get", "update"], { env: { DEBIAN_FRONTEND: "noninteractive" } });
-    return await fn();
-  }
+  if (aptUpdated || Deno.uid() !== 0) throw firstError;
+  aptUpdated = true;
+  onProgress?.("apt failed; running apt-get update and retrying");
+  await runCommand(["apt-get", "update"], { env: { DEBIAN_FRONTEND: "noninteractive" } });
+  return await fn();
 }

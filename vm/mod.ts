@@ -15,7 +15,13 @@
  * @module
  */
 export { cacheDir, sha256Hex } from "./cache.ts";
-export { ensureHostDeps, HOST_TOOLS, type HostTools, missingTools } from "./deps.ts";
+export {
+  type EnsureDepsOptions,
+  ensureHostDeps,
+  HOST_TOOLS,
+  type HostTools,
+  missingTools,
+} from "./deps.ts";
 export {
   GuestError,
   GuestSetupError,
@@ -34,13 +40,14 @@ export {
   DEFAULT_TAG,
   DEFAULT_TIMEOUT_MS,
   type GuestReport,
+  type PreparedGuest,
   prepareGuest,
   type PrepareGuestOptions,
-  type PreparedGuest,
   runPassed,
 } from "./guest.ts";
 export {
   ensureInitramfs,
+  type EnsureInitramfsOptions,
   type Initramfs,
   initramfsKey,
   type InitramfsKeyInputs,
@@ -49,6 +56,7 @@ export {
 } from "./initramfs.ts";
 export {
   ensureKernel,
+  type EnsureKernelOptions,
   GUEST_MODULES,
   type GuestKernel,
   KERNEL_META_PACKAGE,
@@ -58,14 +66,18 @@ export {
 export {
   type CheckResult,
   type CheckStatus,
+  emptyParsedConsole,
   type Expectation,
   GUEST_LIBRARY,
   parseConsole,
   parseConsoleLine,
   type ParsedConsole,
+  type SetupError,
+  type StatField,
 } from "./protocol.ts";
 export {
   buildQemuArgs,
+  cleanConsoleLine,
   DEFAULT_MEMORY_MIB,
   type GuestRun,
   type QemuOptions,
@@ -77,8 +89,8 @@ export { safeRelativePath, sha256File, verifyHost } from "./verify.ts";
 export { C_VIRTIOFSD, Virtiofsd, type VirtiofsdOptions } from "./virtiofsd.ts";
 export {
   BUILTIN_WORKLOADS,
-  type BuiltinWorkloadName,
   builtinWorkload,
+  type BuiltinWorkloadName,
   isBuiltinWorkload,
   type Workload,
   workloadFromFile,

@@ -6,7 +6,8 @@
  * Lines (fields separated by single spaces; paths must not contain whitespace):
  *
  * - `VFSTRACE-BEGIN <uptime>`: the share is mounted, the workload starts.
- * - `VFSTRACE-RESULT <name> ok|fail|skip <detail…>`: one check.
+ * - `VFSTRACE-RESULT <name> ok|fail|skip <seconds|-> <detail…>`: one check and
+ *   how long it took in the guest (`-` when not timed).
  * - `VFSTRACE-EXPECT <kind> <path> <args…>`: something the host should find in
  *   the shared directory after the guest is gone (see {@linkcode Expectation}).
  * - `VFSTRACE-ERROR <stage> <detail…>`: init could not get to the workload.
@@ -29,6 +30,8 @@ export interface CheckResult {
   readonly status: CheckStatus;
   /** Free text: what went wrong, a measurement, or why it was skipped. */
   readonly detail: string;
+  /** Guest time the check took, in seconds (10 ms resolution), when timed. */
+  readonly seconds?: number | undefined;
 }
 
 /** Fields the guest can assert about a path with `expect_stat`. */
@@ -40,7 +43,11 @@ export type StatField = "mode" | "size" | "uid" | "gid" | "mtime" | "nlink";
  */
 export type Expectation =
   /** lstat fields as the guest saw them (`mode` is the raw st_mode including the type bits). */
-  | { readonly kind: "stat"; readonly path: string; readonly fields: Partial<Record<StatField, number>> }
+  | {
+    readonly kind: "stat";
+    readonly path: string;
+    readonly fields: Partial<Record<StatField, number>>;
+  }
   /** SHA-256 of the file's content, lowercase hex. */
   | { readonly kind: "sha256"; readonly path: string; readonly sha256: string }
   /** The path is a symlink with this target. */
@@ -117,9 +124,15 @@ export function parseConsoleLine(line: string, into: ParsedConsole): boolean {
       return true;
     }
     case "RESULT": {
-      const [name, status] = words;
+      const [name, status, time] = words;
       if (name === undefined || (status !== "ok" && status !== "fail" && status !== "skip")) break;
-      into.checks.push({ name, status, detail: words.slice(2).join(" ").trim() });
+      if (time === undefined || (time !== "-" && !/^\d+(\.\d+)?$/.test(time))) break;
+      into.checks.push({
+        name,
+        status,
+        detail: words.slice(3).join(" ").trim(),
+        seconds: time === "-" ? undefined : Number(time),
+      });
       return true;
     }
     case "ERROR": {
@@ -189,9 +202,9 @@ function parseExpectation(words: string[]): Expectation | undefined {
  * Shell helpers sourced before every workload (busybox ash). They print the
  * marker lines; see the module documentation for their format.
  *
- * - `check NAME CMD [ARGS…]`: runs CMD in a subshell; exit 0 passes (the last
- *   output line becomes the detail), 77 skips (output is the reason), anything
- *   else fails (all output is the detail).
+ * - `check NAME CMD [ARGS…]`: runs CMD in a subshell and times it; exit 0
+ *   passes (the last output line becomes the detail), 77 skips (output is the
+ *   reason), anything else fails (all output is the detail).
  * - `pass|fail|skip NAME [DETAIL]`: report a result directly.
  * - `vt_eq WHAT EXPECTED ACTUAL`: fails with a readable message on mismatch.
  * - `vt_drop_caches`: sync and drop the guest page cache, so the next read
@@ -204,16 +217,20 @@ function parseExpectation(words: string[]): Expectation | undefined {
  * (In these templates `${"$"}{` stands for a literal shell `${`.)
  */
 export const GUEST_LIBRARY = String.raw`# vfstrace guest helpers (generated; see vm/protocol.ts)
-VT_ROOT=/mnt
+VT_ROOT=${"$"}{VT_ROOT:-/mnt}
 vt_clean() { printf '%s' "$*" | tr '\n\r\t' '   ' | cut -c1-400; }
-pass() { echo "VFSTRACE-RESULT $1 ok $(vt_clean "$2")"; }
-fail() { echo "VFSTRACE-RESULT $1 fail $(vt_clean "$2")"; }
-skip() { echo "VFSTRACE-RESULT $1 skip $(vt_clean "$2")"; }
+vt_result() { echo "VFSTRACE-RESULT $1 $2 ${"$"}{vt_secs:--} $(vt_clean "$3")"; }
+pass() { vt_result "$1" ok "$2"; }
+fail() { vt_result "$1" fail "$2"; }
+skip() { vt_result "$1" skip "$2"; }
+vt_uptime() { read -r vt_up vt_rest < /proc/uptime && echo "$vt_up"; }
 check() {
   vt_name=$1
   shift
+  vt_t0=$(vt_uptime)
   vt_out=$( ("$@") 2>&1 )
   vt_rc=$?
+  vt_secs=$(echo "$(vt_uptime) $vt_t0" | awk '{ printf "%.2f", $1 - $2 }')
   if [ "$vt_rc" -eq 0 ]; then
     pass "$vt_name" "$(printf '%s\n' "$vt_out" | tail -n 1)"
   elif [ "$vt_rc" -eq 77 ]; then
@@ -221,6 +238,7 @@ check() {
   else
     fail "$vt_name" "exit $vt_rc: $vt_out"
   fi
+  vt_secs=
 }
 vt_eq() {
   [ "$2" = "$3" ] && return 0
@@ -228,10 +246,13 @@ vt_eq() {
   return 1
 }
 vt_drop_caches() { sync && echo 3 > /proc/sys/vm/drop_caches; }
-vt_uptime() { read -r vt_up vt_rest < /proc/uptime && echo "$vt_up"; }
 vt_rel() {
-  vt_d=$(cd "$(dirname "$1")" && pwd) || return 1
-  vt_p="$vt_d/$(basename "$1")"
+  if [ -d "$1" ] && [ ! -L "$1" ]; then
+    vt_p=$(cd "$1" && pwd) || return 1
+  else
+    vt_d=$(cd "$(dirname "$1")" && pwd) || return 1
+    vt_p="$vt_d/$(basename "$1")"
+  fi
   case $vt_p in
     "$VT_ROOT"/*) echo "${"$"}{vt_p#"$VT_ROOT"/}" ;;
     *) echo "vt_rel: $1 is outside $VT_ROOT" >&2; return 1 ;;

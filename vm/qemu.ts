@@ -23,6 +23,18 @@ const TAIL_LINES = 30;
 /** Console text kept in memory; older output is dropped past this. */
 const MAX_CONSOLE_CHARS = 4 << 20;
 
+/**
+ * Strips terminal control sequences (SeaBIOS clears the screen) and other
+ * control characters from a console line, keeping tabs.
+ */
+export function cleanConsoleLine(raw: string): string {
+  return raw
+    // deno-lint-ignore no-control-regex
+    .replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]|\x1b[@-Z\\-_c]/g, "")
+    // deno-lint-ignore no-control-regex
+    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
+}
+
 /** What the QEMU command line is made of. */
 export interface QemuOptions {
   /** The bzImage. */
@@ -72,6 +84,8 @@ export function buildQemuArgs(opts: QemuOptions): string[] {
     `${mem}M`,
     "-nographic",
     "-no-reboot",
+    "-nic",
+    "none",
     "-kernel",
     opts.kernel,
     "-initrd",
@@ -164,7 +178,7 @@ export async function runGuest(opts: RunGuestOptions): Promise<GuestRun> {
   const readConsole = async () => {
     let pending = "";
     const onLine = (raw: string) => {
-      const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+      const line = cleanConsoleLine(raw);
       parseConsoleLine(line, parsed);
       consoleText += line + "\n";
       if (consoleText.length > MAX_CONSOLE_CHARS) {

@@ -27,7 +27,11 @@ export async function verifyHost(
           : { name, status: "fail", detail: problem },
       );
     } catch (err) {
-      results.push({ name, status: "fail", detail: err instanceof Error ? err.message : String(err) });
+      results.push({
+        name,
+        status: "fail",
+        detail: err instanceof Error ? err.message : String(err),
+      });
     }
   }
   return results;
@@ -66,7 +70,9 @@ async function verifyOne(root: string, e: Expectation): Promise<string | undefin
       const problems: string[] = [];
       for (const [field, want] of Object.entries(e.fields) as [StatField, number][]) {
         const got = statField(st, field);
-        if (got !== want) problems.push(`${field}: guest ${fmt(field, want)}, host ${fmt(field, got)}`);
+        if (got !== want) {
+          problems.push(`${field}: guest ${fmt(field, want)}, host ${fmt(field, got)}`);
+        }
       }
       return problems.length === 0 ? undefined : problems.join("; ");
     }
