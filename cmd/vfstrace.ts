@@ -26,7 +26,8 @@ Exit status:
   2    bad command line
   3    something needed is missing (binary, file, permission)
   4    a time limit expired
-  130  interrupted`,
+  130  interrupted (SIGINT), 143 terminated (SIGTERM); temporary files and
+       child processes are cleaned up first`,
     );
   program.addCommand(guestCommand());
   for (const sub of program.commands) sub.exitOverride();
@@ -56,10 +57,12 @@ export async function main(args: string[]): Promise<number> {
 
 if (import.meta.main) {
   let interrupted = false;
-  Deno.addSignalListener("SIGINT", () => {
-    if (interrupted) Deno.exit(ExitCode.Interrupted);
-    interrupted = true;
-    runInterruptCleanups().finally(() => Deno.exit(ExitCode.Interrupted));
-  });
+  for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(signal, () => {
+      if (interrupted) Deno.exit(status);
+      interrupted = true;
+      runInterruptCleanups().finally(() => Deno.exit(status));
+    });
+  }
   Deno.exit(await main(Deno.args));
 }

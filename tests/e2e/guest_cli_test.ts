@@ -51,3 +51,35 @@ Deno.test("vfstrace guest: usage and environment errors", async () => {
   assert.equal((await vfstrace("guest", "--virtiofsd", "--workload", "nope")).code, 2);
   assert.equal((await vfstrace("guest", "--socket", "/nonexistent/vfstrace.sock")).code, 3);
 });
+
+Deno.test("vfstrace guest: SIGTERM mid-run exits 143 and leaves no temp files or processes", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "vfstrace-e2e-sigterm-" });
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--allow-all", CLI, "guest", "--virtiofsd", "--workload", "posix"],
+      env: { NO_COLOR: "1", TMPDIR: tmp },
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    // Wait until the run has created its temporary socket and share directories.
+    for (let i = 0; i < 100 && [...Deno.readDirSync(tmp)].length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal([...Deno.readDirSync(tmp)].length, 2, "the run never created its temp dirs");
+    await new Promise((r) => setTimeout(r, 1500)); // QEMU is booting now
+    child.kill("SIGTERM");
+    const status = await child.status;
+    assert.equal(status.code, 143);
+    assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name), []);
+    // QEMU and virtiofsd die with the CLI (parent-death signal); give them a moment.
+    let alive = -1;
+    for (let i = 0; i < 30 && alive !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const ps = await new Deno.Command("pgrep", { args: ["-f", tmp], stdout: "piped" }).output();
+      alive = new TextDecoder().decode(ps.stdout).trim().split("\n").filter((l) => l).length;
+    }
+    assert.equal(alive, 0, "QEMU or virtiofsd outlived the CLI");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
