@@ -16,6 +16,7 @@ import { setImmediate } from "node:timers";
 import { eventfd, eventfdRead, eventfdWrite } from "./eventfd.ts";
 import { Epoll, epollCreate, epollCtl, EpollEvents, epollWait, epollWaitParked } from "./epoll.ts";
 import { close } from "./fd.ts";
+import { SysError } from "./error.ts";
 
 /** Called with the ready event bits (`Epoll.IN`, `Epoll.OUT`, `Epoll.HUP`…). */
 export type ReadyCallback = (events: number) => void;
@@ -136,7 +137,12 @@ export class EventLoop {
     if (token === undefined) return;
     this.#tokens.delete(fd);
     this.#watchers.delete(token);
-    epollCtl(this.#epfd, Epoll.CTL_DEL, fd);
+    try {
+      epollCtl(this.#epfd, Epoll.CTL_DEL, fd);
+    } catch (err) {
+      // Closing the last reference to a file already removed it from the set.
+      if (!(err instanceof SysError && (err.code === "ENOENT" || err.code === "EBADF"))) throw err;
+    }
   }
 
   /** True when `fd` is watched. */
