@@ -69,6 +69,10 @@ const SYMBOLS = {
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   // int munmap(void *addr, size_t length);
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  // ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size);
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
+  // int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags);
+  lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** Symbols of the opened libc, typed from the table above. */

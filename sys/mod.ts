@@ -1,6 +1,7 @@
 /**
  * sys: the libc layer. Raw fds, Unix sockets with fd passing, eventfd,
- * epoll and an event loop, memfd and mmap, errno as typed errors.
+ * epoll and an event loop, memfd and mmap, extended attributes, errno as
+ * typed errors.
  *
  * @module
  */
@@ -12,4 +13,5 @@ export * from "./epoll.ts";
 export * from "./event_loop.ts";
 export * from "./memory.ts";
 export * from "./socket.ts";
+export * from "./xattr.ts";
 export { LIBC_PATH } from "./_libc.ts";

@@ -17,7 +17,7 @@ export class GuestError extends Error {
 
 /** A host tool the rig needs, and the Debian package that ships it. */
 export interface HostTool {
-  /** Absolute path of the binary the rig runs. */
+  /** Absolute path of the file the rig needs: a binary it runs, or a library it links. */
   readonly binary: string;
   /** Debian package that installs `binary`. */
   readonly package: string;

@@ -65,6 +65,7 @@ export async function prepareGuest(opts: PrepareGuestOptions): Promise<PreparedG
     workload: opts.workload,
     busybox: tools.busybox,
     cpio: tools.cpio,
+    toolchain: tools.toolchain,
     ...(opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir }),
     ...(progress === undefined ? {} : { onProgress: progress }),
   });

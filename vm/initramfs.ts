@@ -1,7 +1,8 @@
 /**
- * The guest's initramfs: busybox, the virtio/virtiofs modules, an /init that
- * mounts the share and runs the workload, packed as a gzip'd newc cpio and
- * cached by a hash of everything that goes into it.
+ * The guest's initramfs: busybox, the guest helpers (vm/guest_helpers.ts), the
+ * virtio/virtiofs modules, an /init that mounts the share and runs the
+ * workload, packed as a gzip'd newc cpio and cached by a hash of everything
+ * that goes into it.
  *
  * The virtiofs tag is read from the kernel command line (`vfstrace.tag=`), so
  * one image serves any tag.
@@ -10,7 +11,9 @@
  */
 import { runCommand } from "./_exec.ts";
 import { cacheDir as defaultCacheDir, exists, sha256Hex } from "./cache.ts";
+import { type GuestToolchain, guestToolchain } from "./deps.ts";
 import { InitramfsError } from "./errors.ts";
+import { helpersId, installHelpers } from "./guest_helpers.ts";
 import type { GuestKernel } from "./kernel.ts";
 import { GUEST_LIBRARY } from "./protocol.ts";
 import type { Workload } from "./workloads.ts";
@@ -94,18 +97,21 @@ export interface InitramfsKeyInputs {
   readonly workloadScript: string;
   /** Identity of the busybox binary (size and mtime), so an upgrade rebuilds. */
   readonly busyboxId: string;
+  /** Identity of the guest helpers (see {@linkcode helpersId}). */
+  readonly helpersId: string;
 }
 
 /** The cache key of an image: a SHA-256 over its inputs (stable across runs). */
 export async function initramfsKey(inputs: InitramfsKeyInputs): Promise<string> {
   const canonical = JSON.stringify([
-    "vfstrace-initramfs-v1",
+    "vfstrace-initramfs-v2",
     inputs.kernelPackage,
     [...inputs.modules],
     inputs.initScript,
     inputs.library,
     inputs.workloadScript,
     inputs.busyboxId,
+    inputs.helpersId,
   ]);
   return await sha256Hex(canonical);
 }
@@ -130,6 +136,8 @@ export interface EnsureInitramfsOptions {
   busybox?: string;
   /** Path of cpio (default /usr/bin/cpio). */
   cpio?: string;
+  /** The toolchain for the guest helpers (default: whatever this host has). */
+  toolchain?: GuestToolchain;
   /** Cache root (default {@linkcode defaultCacheDir}). */
   cacheDir?: string;
   /** Called with a line of progress text. */
@@ -143,6 +151,7 @@ export async function ensureInitramfs(opts: EnsureInitramfsOptions): Promise<Ini
   const modules = opts.kernel.modules.map((m) => m.name);
   const initScript = renderInitScript(modules);
   const bb = await Deno.stat(busybox);
+  const toolchain = opts.toolchain ?? await guestToolchain();
   const key = await initramfsKey({
     kernelPackage: opts.kernel.packageName,
     modules,
@@ -150,6 +159,7 @@ export async function ensureInitramfs(opts: EnsureInitramfsOptions): Promise<Ini
     library: GUEST_LIBRARY,
     workloadScript: opts.workload.script,
     busyboxId: `${bb.size}:${bb.mtime?.getTime() ?? 0}`,
+    helpersId: await helpersId(toolchain),
   });
   const root = `${opts.cacheDir ?? defaultCacheDir()}/initramfs`;
   const path = `${root}/${key}.cpio.gz`;
@@ -168,6 +178,7 @@ export async function ensureInitramfs(opts: EnsureInitramfsOptions): Promise<Ini
     }
     await Deno.copyFile(busybox, `${stage}/bin/busybox`);
     await Deno.chmod(`${stage}/bin/busybox`, 0o755);
+    await installHelpers(stage, toolchain);
     for (const m of opts.kernel.modules) {
       await Deno.copyFile(m.path, `${stage}/lib/modules/${m.name}.ko`);
     }

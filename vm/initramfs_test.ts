@@ -11,6 +11,7 @@ const BASE: InitramfsKeyInputs = {
   library: "pass() { :; }\n",
   workloadScript: "echo hi\n",
   busyboxId: "2000000:1700000000000",
+  helpersId: '["-static"]:vfs_xattr:0123',
 };
 
 Deno.test("initramfsKey: stable for equal inputs, pinned format", async () => {
@@ -20,7 +21,7 @@ Deno.test("initramfsKey: stable for equal inputs, pinned format", async () => {
   assert.match(a, /^[0-9a-f]{64}$/);
   // Pinned (SHA-256 of the compact JSON array of the inputs, computed outside
   // Deno): a change here silently invalidates, or aliases, cached images.
-  assert.equal(a, "51a268799123a50146343d98c006f20f1d4cd574feeaf98736356b77aad85aed");
+  assert.equal(a, "bdf0cac3b91eceeedee6b3b6242f950d43663ed0882058563c0d89a0ff4395ec");
 });
 
 Deno.test("initramfsKey: every input changes the key", async () => {
@@ -32,6 +33,7 @@ Deno.test("initramfsKey: every input changes the key", async () => {
     { library: "pass() { true; }\n" },
     { workloadScript: "echo ho\n" },
     { busyboxId: "2000000:1700000000001" },
+    { helpersId: '["-static"]:vfs_xattr:0124' },
   ];
   const keys = new Set([base]);
   for (const v of variants) keys.add(await initramfsKey({ ...BASE, ...v }));

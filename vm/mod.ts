@@ -18,9 +18,12 @@ export { cacheDir, sha256Hex } from "./cache.ts";
 export {
   type EnsureDepsOptions,
   ensureHostDeps,
+  type GuestToolchain,
+  guestToolchain,
   HOST_TOOLS,
   type HostTools,
   missingTools,
+  TOOLCHAIN_TOOLS,
 } from "./deps.ts";
 export {
   GuestError,
@@ -34,6 +37,14 @@ export {
   QemuTimeoutError,
   VirtiofsdError,
 } from "./errors.ts";
+export {
+  compileHelper,
+  GUEST_HELPERS,
+  type GuestHelper,
+  HELPER_CFLAGS,
+  helpersId,
+  installHelpers,
+} from "./guest_helpers.ts";
 export {
   bootGuest,
   type BootGuestOptions,
@@ -69,6 +80,7 @@ export {
   emptyParsedConsole,
   type Expectation,
   GUEST_LIBRARY,
+  MISSING_HELPERS_DIR,
   parseConsole,
   parseConsoleLine,
   type ParsedConsole,
@@ -85,7 +97,14 @@ export {
   type RunGuestOptions,
   validateTag,
 } from "./qemu.ts";
-export { safeRelativePath, sha256File, verifyHost } from "./verify.ts";
+export {
+  GETFATTR,
+  hostXattr,
+  type HostXattrOptions,
+  safeRelativePath,
+  sha256File,
+  verifyHost,
+} from "./verify.ts";
 export { C_VIRTIOFSD, Virtiofsd, type VirtiofsdOptions } from "./virtiofsd.ts";
 export {
   BUILTIN_WORKLOADS,

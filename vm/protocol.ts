@@ -10,6 +10,8 @@
  *   how long it took in the guest (`-` when not timed).
  * - `VFSTRACE-EXPECT <kind> <path> <args…>`: something the host should find in
  *   the shared directory after the guest is gone (see {@linkcode Expectation}).
+ *   Extended-attribute values travel as `0x` and lowercase hex (`0x` alone
+ *   for an empty value), so any bytes fit on one line.
  * - `VFSTRACE-ERROR <stage> <detail…>`: init could not get to the workload.
  * - `VFSTRACE-END <status> <uptime>`: the workload exited with `status`.
  *
@@ -18,6 +20,12 @@
 
 /** The common prefix of every marker line. */
 export const MARKER_PREFIX = "VFSTRACE-";
+
+/**
+ * Guest directory holding, for each helper program the initramfs lacks, a
+ * file named after it that says why (read by `vt_need`).
+ */
+export const MISSING_HELPERS_DIR = "/lib/vfstrace/missing";
 
 /** Outcome of one check. */
 export type CheckStatus = "ok" | "fail" | "skip";
@@ -55,7 +63,16 @@ export type Expectation =
   /** Two paths are hard links to one inode. */
   | { readonly kind: "same"; readonly path: string; readonly other: string }
   /** The path does not exist. */
-  | { readonly kind: "absent"; readonly path: string };
+  | { readonly kind: "absent"; readonly path: string }
+  /** The path has extended attribute `name` with this value (lowercase hex, "" when empty). */
+  | {
+    readonly kind: "xattr";
+    readonly path: string;
+    readonly name: string;
+    readonly valueHex: string;
+  }
+  /** The path has no extended attribute `name`. */
+  | { readonly kind: "noxattr"; readonly path: string; readonly name: string };
 
 /** A failure the guest's init reported before or around the workload. */
 export interface SetupError {
@@ -194,6 +211,18 @@ function parseExpectation(words: string[]): Expectation | undefined {
     }
     case "absent":
       return args.length === 0 ? { kind, path } : undefined;
+    case "xattr": {
+      const [name, value, ...extra] = args;
+      if (name === undefined || value === undefined || extra.length > 0) return undefined;
+      const hex = /^0x((?:[0-9a-f]{2})*)$/.exec(value)?.[1];
+      if (hex === undefined) return undefined;
+      return { kind, path, name, valueHex: hex };
+    }
+    case "noxattr": {
+      const [name, ...extra] = args;
+      if (name === undefined || extra.length > 0) return undefined;
+      return { kind, path, name };
+    }
   }
   return undefined;
 }
@@ -207,17 +236,24 @@ function parseExpectation(words: string[]): Expectation | undefined {
  *   reason), anything else fails (all output is the detail).
  * - `pass|fail|skip NAME [DETAIL]`: report a result directly.
  * - `vt_eq WHAT EXPECTED ACTUAL`: fails with a readable message on mismatch.
+ * - `vt_fails TEXT CMD [ARGS…]`: passes when CMD fails and its output
+ *   contains TEXT (e.g. an errno name such as `ENODATA`).
+ * - `vt_need PROGRAM…`: returns 77 (skip), saying why, unless every PROGRAM is
+ *   on the PATH; use as `vt_need vfs_xattr || return 77`.
  * - `vt_drop_caches`: sync and drop the guest page cache, so the next read
  *   goes to the backend.
  * - `vt_uptime`: prints the guest uptime in seconds.
  * - `expect_stat PATH [mode|size|uid|gid|mtime|nlink…]` (default: mode size
  *   uid gid nlink), `expect_sha256 PATH [HEX]`, `expect_symlink PATH`,
- *   `expect_same PATH OTHER`, `expect_absent PATH`: claims for the host.
+ *   `expect_same PATH OTHER`, `expect_absent PATH`, `expect_xattr PATH NAME`
+ *   (the value the guest reads now; needs the `vfs_xattr` helper),
+ *   `expect_no_xattr PATH NAME`: claims for the host.
  *
  * (In these templates `${"$"}{` stands for a literal shell `${`.)
  */
 export const GUEST_LIBRARY = String.raw`# vfstrace guest helpers (generated; see vm/protocol.ts)
 VT_ROOT=${"$"}{VT_ROOT:-/mnt}
+VT_MISSING=${"$"}{VT_MISSING:-${MISSING_HELPERS_DIR}}
 vt_clean() { printf '%s' "$*" | tr '\n\r\t' '   ' | cut -c1-400; }
 vt_result() { echo "VFSTRACE-RESULT $1 $2 ${"$"}{vt_secs:--} $(vt_clean "$3")"; }
 pass() { vt_result "$1" ok "$2"; }
@@ -244,6 +280,28 @@ vt_eq() {
   [ "$2" = "$3" ] && return 0
   echo "$1: expected '$2', got '$3'"
   return 1
+}
+vt_fails() {
+  vt_want=$1
+  shift
+  if vt_got=$("$@" 2>&1); then
+    echo "$*: succeeded, expected a failure with $vt_want"
+    return 1
+  fi
+  case $vt_got in *"$vt_want"*) return 0 ;; esac
+  echo "$*: expected $vt_want, got: $vt_got"
+  return 1
+}
+vt_need() {
+  for vt_prog in "$@"; do
+    command -v "$vt_prog" >/dev/null 2>&1 && continue
+    if [ -r "$VT_MISSING/$vt_prog" ]; then
+      cat "$VT_MISSING/$vt_prog"
+    else
+      echo "the guest has no $vt_prog"
+    fi
+    return 77
+  done
 }
 vt_drop_caches() { sync && echo 3 > /proc/sys/vm/drop_caches; }
 vt_rel() {
@@ -300,5 +358,15 @@ expect_same() {
 expect_absent() {
   vt_rp=$(vt_rel "$1") || return 1
   echo "VFSTRACE-EXPECT absent $vt_rp"
+}
+expect_xattr() {
+  vt_rp=$(vt_rel "$1") || return 1
+  # pipefail: a failed read must not pass for an empty value.
+  vt_hex=$(set -o pipefail; vfs_xattr get "$2" "$1" | od -An -v -tx1 | tr -d ' \n') || return 1
+  echo "VFSTRACE-EXPECT xattr $vt_rp $2 0x$vt_hex"
+}
+expect_no_xattr() {
+  vt_rp=$(vt_rel "$1") || return 1
+  echo "VFSTRACE-EXPECT noxattr $vt_rp $2"
 }
 `;

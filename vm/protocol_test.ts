@@ -14,6 +14,9 @@ Deno.test("parseConsole: begin, results, expectations, end", () => {
       "VFSTRACE-EXPECT symlink d/l f_create",
       "VFSTRACE-EXPECT same d/a d/b",
       "VFSTRACE-EXPECT absent d/gone",
+      "VFSTRACE-EXPECT xattr d/f user.a 0x68656c6c6f",
+      "VFSTRACE-EXPECT xattr d/f user.empty 0x",
+      "VFSTRACE-EXPECT noxattr d/f user.b",
       "VFSTRACE-END 0 7.75\r",
     ].join("\n"),
   );
@@ -34,6 +37,9 @@ Deno.test("parseConsole: begin, results, expectations, end", () => {
     { kind: "symlink", path: "d/l", target: "f_create" },
     { kind: "same", path: "d/a", other: "d/b" },
     { kind: "absent", path: "d/gone" },
+    { kind: "xattr", path: "d/f", name: "user.a", valueHex: "68656c6c6f" },
+    { kind: "xattr", path: "d/f", name: "user.empty", valueHex: "" },
+    { kind: "noxattr", path: "d/f", name: "user.b" },
   ]);
   assert.deepEqual(p.malformed, []);
 });
@@ -62,11 +68,18 @@ Deno.test("parseConsoleLine: errors and malformed markers are kept", () => {
       "VFSTRACE-EXPECT stat f",
       "VFSTRACE-EXPECT absent f extra",
       "VFSTRACE-EXPECT teleport f",
+      "VFSTRACE-EXPECT xattr f user.a",
+      "VFSTRACE-EXPECT xattr f user.a 68656c",
+      "VFSTRACE-EXPECT xattr f user.a 0x686",
+      "VFSTRACE-EXPECT xattr f user.a 0x68656C",
+      "VFSTRACE-EXPECT xattr f user.a 0x68 extra",
+      "VFSTRACE-EXPECT noxattr f",
+      "VFSTRACE-EXPECT noxattr f user.a extra",
     ]
   ) {
     assert.equal(parseConsoleLine(bad, p), true, bad);
   }
-  assert.equal(p.malformed.length, 9);
+  assert.equal(p.malformed.length, 16);
   assert.deepEqual(p.checks, []);
   assert.deepEqual(p.expectations, []);
   assert.equal(p.end, undefined);

@@ -5,7 +5,14 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { lgetxattr } from "../sys/xattr.ts";
+import { runCommand } from "./_exec.ts";
+import { exists } from "./cache.ts";
+import { HostCommandError } from "./errors.ts";
 import type { CheckResult, Expectation, StatField } from "./protocol.ts";
+
+/** Where Debian's attr package installs getfattr. */
+export const GETFATTR = "/usr/bin/getfattr";
 
 /**
  * Checks each expectation against `sharedDir` and returns one result per
@@ -56,6 +63,49 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
+/** Options of {@linkcode hostXattr}. */
+export interface HostXattrOptions {
+  /**
+   * getfattr to use when it exists (default {@linkcode GETFATTR}); `null`
+   * reads through libc (FFI) directly.
+   */
+  getfattr?: string | null;
+}
+
+/**
+ * Reads extended attribute `name` of `path` on the host, not following a final
+ * symlink; `undefined` when the file has no such attribute. Uses getfattr when
+ * it is installed, else lgetxattr from libc through FFI (Deno has no xattr API).
+ * Throws HostCommandError or SysError for anything but a missing attribute.
+ */
+export async function hostXattr(
+  path: string,
+  name: string,
+  opts: HostXattrOptions = {},
+): Promise<Uint8Array | undefined> {
+  const getfattr = opts.getfattr === undefined ? GETFATTR : opts.getfattr;
+  if (getfattr === null || !(await exists(getfattr))) return lgetxattr(path, name);
+  try {
+    const out = await runCommand([
+      getfattr,
+      "--absolute-names",
+      "--no-dereference",
+      "--only-values",
+      "--name",
+      name,
+      "--",
+      path,
+    ]);
+    return out.stdout;
+  } catch (err) {
+    // getfattr's own wording for ENODATA; any other failure is real.
+    if (err instanceof HostCommandError && err.stderr.includes(`${name}: No such attribute`)) {
+      return undefined;
+    }
+    throw err;
+  }
+}
+
 async function verifyOne(root: string, e: Expectation): Promise<string | undefined> {
   for (const p of e.kind === "same" ? [e.path, e.other] : [e.path]) {
     if (!safeRelativePath(p)) return `refusing unsafe path '${p}'`;
@@ -101,7 +151,47 @@ async function verifyOne(root: string, e: Expectation): Promise<string | undefin
       }
       return undefined;
     }
+    case "xattr":
+    case "noxattr": {
+      if ((await lstatOrUndefined(full)) === undefined) return "missing on the host";
+      const got = await hostXattr(full, e.name);
+      if (e.kind === "noxattr") {
+        return got === undefined ? undefined : `${e.name}: present on the host (${showValue(got)})`;
+      }
+      if (got === undefined) return `${e.name}: absent on the host`;
+      const want = fromHex(e.valueHex);
+      return equalBytes(got, want)
+        ? undefined
+        : `${e.name}: guest ${showValue(want)}, host ${showValue(got)}`;
+    }
   }
+}
+
+/** At most this many bytes of an attribute value are shown in a detail. */
+const SHOWN_VALUE_BYTES = 48;
+
+/** A short, printable rendering of a value: quoted text, else hex, with its length. */
+function showValue(v: Uint8Array): string {
+  const head = v.subarray(0, SHOWN_VALUE_BYTES);
+  const more = v.byteLength > head.byteLength ? "…" : "";
+  const text = head.every((b) => b >= 0x20 && b < 0x7f)
+    ? `'${String.fromCharCode(...head)}${more}'`
+    : `0x${toHex(head)}${more}`;
+  return `${text} (${v.byteLength} bytes)`;
+}
+
+function toHex(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
 }
 
 function statField(st: Deno.FileInfo, field: StatField): number | undefined {
@@ -140,6 +230,10 @@ function describe(e: Expectation): string {
       return `same inode as ${e.other}`;
     case "absent":
       return "absent";
+    case "xattr":
+      return `${e.name} = ${showValue(fromHex(e.valueHex))}`;
+    case "noxattr":
+      return `no ${e.name}`;
   }
 }
 

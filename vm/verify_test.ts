@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { lsetxattr } from "../sys/xattr.ts";
+import { HostCommandError } from "./errors.ts";
 import type { Expectation } from "./protocol.ts";
-import { safeRelativePath, sha256File, verifyHost } from "./verify.ts";
+import { GETFATTR, hostXattr, safeRelativePath, sha256File, verifyHost } from "./verify.ts";
+
+const enc = new TextEncoder();
 
 Deno.test("safeRelativePath", () => {
   for (const ok of ["a", "a/b", "a.b/c_d", "...x"]) assert.equal(safeRelativePath(ok), true, ok);
@@ -61,5 +65,91 @@ Deno.test("sha256File: streams files larger than its buffer", async () => {
     assert.equal(await sha256File(path), want);
   } finally {
     await Deno.remove(path);
+  }
+});
+
+Deno.test("verifyHost: xattr and noxattr expectations read the host's attributes", async () => {
+  const root = await Deno.makeTempDir({ prefix: "vfstrace-verify-test-" });
+  try {
+    await Deno.writeTextFile(`${root}/f`, "");
+    lsetxattr(`${root}/f`, "user.a", enc.encode("hello"));
+    lsetxattr(`${root}/f`, "user.bin", new Uint8Array([0, 1, 0xff]));
+    lsetxattr(`${root}/f`, "user.empty", new Uint8Array(0));
+    const expectations: Expectation[] = [
+      { kind: "xattr", path: "f", name: "user.a", valueHex: "68656c6c6f" },
+      { kind: "xattr", path: "f", name: "user.bin", valueHex: "0001ff" },
+      { kind: "xattr", path: "f", name: "user.empty", valueHex: "" },
+      { kind: "noxattr", path: "f", name: "user.gone" },
+      { kind: "xattr", path: "f", name: "user.a", valueHex: "68656c6c" },
+      { kind: "xattr", path: "f", name: "user.gone", valueHex: "00" },
+      { kind: "noxattr", path: "f", name: "user.bin" },
+      { kind: "xattr", path: "missing", name: "user.a", valueHex: "" },
+      { kind: "noxattr", path: "../f", name: "user.a" },
+    ];
+    const results = await verifyHost(root, expectations);
+    assert.deepEqual(results.map((r) => `${r.status} ${r.name}: ${r.detail}`), [
+      "ok host:xattr:f: user.a = 'hello' (5 bytes)",
+      "ok host:xattr:f: user.bin = 0x0001ff (3 bytes)",
+      "ok host:xattr:f: user.empty = '' (0 bytes)",
+      "ok host:noxattr:f: no user.gone",
+      "fail host:xattr:f: user.a: guest 'hell' (4 bytes), host 'hello' (5 bytes)",
+      "fail host:xattr:f: user.gone: absent on the host",
+      "fail host:noxattr:f: user.bin: present on the host (0x0001ff (3 bytes))",
+      "fail host:xattr:missing: missing on the host",
+      "fail host:noxattr:../f: refusing unsafe path '../f'",
+    ]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("hostXattr: getfattr when installed, libc otherwise, same answers", async () => {
+  const root = await Deno.makeTempDir({ prefix: "vfstrace-verify-test-" });
+  try {
+    await Deno.writeTextFile(`${root}/f`, "");
+    const value = new Uint8Array(3000).map((_, i) => (i * 13) & 0xff);
+    lsetxattr(`${root}/f`, "user.v", value);
+    // A stand-in with getfattr's interface and wording (attr 2.5.1), so that path runs anywhere.
+    const fake = `${root}/getfattr`;
+    await Deno.writeTextFile(
+      fake,
+      `#!/bin/sh
+for a; do last=$a; done
+case "$last" in
+  */has) printf 'v\\0\\n' ;;
+  */none) echo "$last: user.v: No such attribute" >&2; exit 1 ;;
+  *) echo "getfattr: $last: Permission denied" >&2; exit 1 ;;
+esac
+`,
+    );
+    await Deno.chmod(fake, 0o755);
+    const readers: [string, string | null][] = [["libc", null], ["fake getfattr", fake]];
+    if (await Deno.stat(GETFATTR).then(() => true, () => false)) {
+      readers.push(["getfattr", GETFATTR]);
+    }
+    for (const [what, getfattr] of readers) {
+      const opts = { getfattr };
+      if (getfattr !== fake) {
+        assert.deepEqual(await hostXattr(`${root}/f`, "user.v", opts), value, what);
+        assert.equal(await hostXattr(`${root}/f`, "user.none", opts), undefined, what);
+      }
+      await assert.rejects(hostXattr(`${root}/missing`, "user.v", opts), what);
+    }
+    assert.deepEqual(
+      await hostXattr(`${root}/has`, "user.v", { getfattr: fake }),
+      enc.encode("v\0\n"),
+    );
+    assert.equal(await hostXattr(`${root}/none`, "user.v", { getfattr: fake }), undefined);
+    await assert.rejects(
+      hostXattr(`${root}/other`, "user.v", { getfattr: fake }),
+      HostCommandError,
+    );
+    // An absent getfattr falls back to libc.
+    assert.deepEqual(
+      await hostXattr(`${root}/f`, "user.v", { getfattr: `${root}/no-getfattr` }),
+      value,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

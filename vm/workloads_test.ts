@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { shSyntaxOk } from "./_testing.ts";
+import { guestToolchain } from "./deps.ts";
+import { compileHelper, GUEST_HELPERS } from "./guest_helpers.ts";
 import { GUEST_LIBRARY, parseConsole } from "./protocol.ts";
 import { verifyHost } from "./verify.ts";
 import { BUILTIN_WORKLOADS, builtinWorkload, isBuiltinWorkload } from "./workloads.ts";
@@ -16,12 +18,19 @@ Deno.test("workload scripts and the helper library parse with busybox sh", async
   for (const w of Object.values(BUILTIN_WORKLOADS)) await shSyntaxOk(w.script);
 });
 
-/** Runs `script` with the helper library under busybox sh on the host, cwd = `root`. */
-async function runWithLibrary(root: string, script: string): Promise<string> {
+/**
+ * Runs `script` with the helper library under busybox sh on the host, cwd =
+ * `root`; `env` adds to or overrides the environment.
+ */
+async function runWithLibrary(
+  root: string,
+  script: string,
+  env: Record<string, string> = {},
+): Promise<string> {
   const out = await new Deno.Command("/bin/busybox", {
     args: ["sh", "-c", `. "$0"; ${script}`, `${root}/.lib.sh`],
     cwd: root,
-    env: { VT_ROOT: root, PATH: "/usr/bin:/bin" },
+    env: { VT_ROOT: root, PATH: "/usr/bin:/bin", ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -87,4 +96,89 @@ expect_stat . mode
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("helper library: vt_need skips with the reason the image gives", async () => {
+  const root = await Deno.makeTempDir({ prefix: "vfstrace-lib-test-" });
+  try {
+    await Deno.writeTextFile(`${root}/.lib.sh`, GUEST_LIBRARY);
+    await Deno.mkdir(`${root}/missing`);
+    await Deno.writeTextFile(`${root}/missing/vt_nope2`, "vt_nope2 was not built: no gcc\n");
+    const text = await runWithLibrary(
+      root,
+      `
+t_have() { vt_need sh cat || return 77; echo ran; }
+t_nope() { vt_need sh vt_nope1 || return 77; echo ran; }
+t_reason() { vt_need vt_nope2 || return 77; echo ran; }
+check have t_have
+check nope t_nope
+check reason t_reason
+`,
+      { VT_MISSING: `${root}/missing` },
+    );
+    assert.deepEqual(parseConsole(text).checks.map((c) => `${c.status} ${c.name} ${c.detail}`), [
+      "ok have ran",
+      "skip nope the guest has no vt_nope1",
+      "skip reason vt_nope2 was not built: no gcc",
+    ]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+const toolchain = await guestToolchain();
+const VFS_XATTR = GUEST_HELPERS.find((h) => h.name === "vfs_xattr");
+
+Deno.test({
+  name: "helper library: vt_fails, expect_xattr and expect_no_xattr with vfs_xattr",
+  ignore: !toolchain.available || VFS_XATTR === undefined,
+  fn: async () => {
+    if (!toolchain.available || VFS_XATTR === undefined) return;
+    const root = await Deno.makeTempDir({ prefix: "vfstrace-lib-test-" });
+    try {
+      await Deno.writeTextFile(`${root}/.lib.sh`, GUEST_LIBRARY);
+      await Deno.mkdir(`${root}/bin`);
+      await compileHelper(VFS_XATTR, `${root}/bin/vfs_xattr`, toolchain.cc);
+      const text = await runWithLibrary(
+        root,
+        `
+mkdir w && cd w && : > f || exit 1
+vfs_xattr set user.text 'two words' f && vfs_xattr set user.nl "$(printf 'a\\nb')" f || exit 1
+vfs_xattr set user.empty '' f || exit 1
+t_fails_ok() { vt_fails ENODATA vfs_xattr get user.none f; }
+t_fails_wrong() { vt_fails EEXIST vfs_xattr get user.none f; }
+t_fails_success() { vt_fails ENODATA vfs_xattr get user.text f; }
+check fails_ok t_fails_ok
+check fails_wrong t_fails_wrong
+check fails_success t_fails_success
+expect_xattr f user.text
+expect_xattr f user.nl
+expect_xattr f user.empty
+expect_no_xattr f user.none
+expect_xattr f user.none || echo "expect_xattr failed as it should"
+`,
+        { PATH: `${root}/bin:/usr/bin:/bin` },
+      );
+      const parsed = parseConsole(text);
+      assert.deepEqual(parsed.malformed, []);
+      assert.deepEqual(parsed.checks.map((c) => `${c.status} ${c.name} ${c.detail}`.trimEnd()), [
+        "ok fails_ok",
+        "fail fails_wrong exit 1: vfs_xattr get user.none f: expected EEXIST, got: " +
+        "vfs_xattr: getxattr(f, user.none): ENODATA (No data available)",
+        "fail fails_success exit 1: vfs_xattr get user.text f: succeeded, expected a failure " +
+        "with ENODATA",
+      ]);
+      assert.deepEqual(parsed.expectations, [
+        { kind: "xattr", path: "w/f", name: "user.text", valueHex: "74776f20776f726473" },
+        { kind: "xattr", path: "w/f", name: "user.nl", valueHex: "610a62" },
+        { kind: "xattr", path: "w/f", name: "user.empty", valueHex: "" },
+        { kind: "noxattr", path: "w/f", name: "user.none" },
+      ]);
+      assert.match(text, /expect_xattr failed as it should/);
+      const host = await verifyHost(root, parsed.expectations);
+      assert.deepEqual(host.filter((c) => c.status !== "ok"), []);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
 });
