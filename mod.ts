@@ -6,7 +6,7 @@
  *   event loop, memfd/mmap, errno as typed errors);
  * - vhost: vhost-user framing over sockets;
  * - virtq: split virtqueues over mapped guest memory;
- * - decode: pure codecs for vhost-user (and FUSE);
+ * - decode: pure codecs for vhost-user and FUSE;
  * - trace: the tracing proxy;
  * - vm: the real-guest rig (QEMU + Debian cloud kernel).
  *
@@ -16,6 +16,7 @@ export * as sys from "./sys/mod.ts";
 export * as vhost from "./vhost/channel.ts";
 export * as virtq from "./virtq/mod.ts";
 export * as vhostUser from "./decode/vhost_user.ts";
+export * as fuse from "./decode/fuse.ts";
 export * as struct from "./decode/struct.ts";
 export * as vm from "./vm/mod.ts";
 export {
