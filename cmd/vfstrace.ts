@@ -7,6 +7,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import denoJson from "../deno.json" with { type: "json" };
 import { CliError, ExitCode, printError, runInterruptCleanups } from "./_common.ts";
 import { guestCommand } from "./_guest.ts";
+import { traceCommand } from "./_trace.ts";
 
 /** Builds the `vfstrace` program with all of its subcommands. */
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ Exit status:
   130  interrupted (SIGINT), 143 terminated (SIGTERM); temporary files and
        child processes are cleaned up first`,
     );
+  program.addCommand(traceCommand());
   program.addCommand(guestCommand());
   for (const sub of program.commands) sub.exitOverride();
   return program;

@@ -299,7 +299,7 @@ export class TraceProxy {
       return decodeMessage(frame.bytes, frame.fds.length, { channel, fds: "report" });
     } catch (err) {
       this.#rec.note({
-        type: "undecodable-message",
+        type: "undecodable_message",
         channel,
         request: frame.request,
         error: String(err),
@@ -459,7 +459,7 @@ export class TraceProxy {
     );
     if (before !== 0n && before !== shadow.guestPhysAddr) {
       this.#rec.note({
-        type: "shadow-region-moved",
+        type: "shadow_region_moved",
         from: `0x${before.toString(16)}`,
         to: `0x${shadow.guestPhysAddr.toString(16)}`,
       });
@@ -530,7 +530,7 @@ export class TraceProxy {
     }
     if (noFd || frame.fds.length !== 1) {
       this.#rec.note({
-        type: "kick-without-fd",
+        type: "kick_without_fd",
         queue: index,
         detail: "polling mode is not relayed",
       });
@@ -653,7 +653,7 @@ export class TraceProxy {
     const masked = value & mask;
     if (masked !== 0n) {
       this.#rec.note({
-        type: "masked-features",
+        type: "features_masked",
         what,
         offered: format(value),
         masked: format(masked),
@@ -677,7 +677,7 @@ export class TraceProxy {
       const unconsumed = (q.shadow.availIdx - backendBase) & 0xffff;
       num = (q.guest.lastAvailIdx - unconsumed) & 0xffff;
       if (unconsumed !== 0) {
-        this.#rec.note({ type: "vring-stopped-with-pending", queue: index, unconsumed });
+        this.#rec.note({ type: "vring_stopped_with_pending", queue: index, unconsumed });
       }
     }
     this.#stopQueue(q);
@@ -790,7 +790,7 @@ export class TraceProxy {
       const f = u.id < q.size ? q.inflight[u.id] : undefined;
       if (f === undefined) {
         this.#rec.note({
-          type: "backend-used-unknown-head",
+          type: "backend_used_unknown_head",
           queue: q.index,
           head: u.id,
           len: u.len,
@@ -801,7 +801,7 @@ export class TraceProxy {
       const len = Math.min(u.len, f.capacity);
       if (len !== u.len) {
         this.#rec.note({
-          type: "backend-used-len-over-capacity",
+          type: "backend_used_len_over_capacity",
           queue: q.index,
           head: u.id,
           len: u.len,
@@ -857,12 +857,12 @@ export class TraceProxy {
   #breakQueue(q: QueueState, reason: string): void {
     if (q.broken !== undefined) return;
     q.broken = reason;
-    this.#rec.note({ type: "queue-broken", queue: q.index, reason });
+    this.#rec.note({ type: "queue_broken", queue: q.index, reason });
     this.#log(`queue ${q.index}: ${reason}`);
   }
 
   #fail(error: Error): void {
-    this.#rec.note({ type: "proxy-error", error: error.message });
+    this.#rec.note({ type: "proxy_error", error: error.message });
     this.#log(error.message);
     this.#shutdown("proxy", error);
   }

@@ -69,7 +69,7 @@ Deno.test("posix workload through the proxy: guest passes, every request is pair
     // The control plane is recorded, with the masked features noted.
     assert.ok(recorder.events.some((e) => e.kind === "vhost"));
     assert.ok(
-      recorder.events.some((e) => e.kind === "note" && e.note.type === "masked-features"),
+      recorder.events.some((e) => e.kind === "note" && e.note.type === "features_masked"),
     );
   } finally {
     await traced.catch(() => {});

@@ -1,0 +1,372 @@
+/**
+ * CaptureReader: streams the records of a vfstrace capture (a file, stdin,
+ * any Deno reader) in constant memory, however large the file.
+ *
+ * Bytes are read in chunks into a buffer that is never overwritten: a
+ * record's body is a view into the chunk it came in, so records stay valid
+ * after the iteration moves on (holding one keeps its chunk alive: slice a
+ * body you keep for long). Only a block that straddles two chunks is copied
+ * (the carry-over); {@link CaptureReader.peakBufferedBytes} shows the most
+ * the reader held at once.
+ *
+ * A capture being written, or cut by a crash, ends inside a block: reading
+ * stops there and reports {@link CaptureReader.truncatedAt} instead of
+ * throwing. Corruption in the middle throws a {@link CaptureReadError}
+ * with the offset and reason, unless `recover` is set: then a block with a
+ * bad content is skipped, and lost framing is resynchronised by scanning
+ * for the next block that is certainly a record EPB (type, both lengths,
+ * interface, record magic and version agree); each skipped stretch is in
+ * {@link CaptureReader.recoveries}.
+ *
+ * `follow` (tail -f) waits at the end of the data for more, polling, until
+ * its AbortSignal fires; the iteration then ends normally.
+ *
+ * @module
+ */
+import {
+  type CaptureRecord,
+  DEFAULT_MAX_BLOCK_LENGTH,
+  type InterfaceInfo,
+  PcapngDecodeError,
+  type PcapngErrorReason,
+  PcapngParser,
+  type Recovery,
+  type SectionHeader,
+} from "../decode/pcapng.ts";
+
+/** Where a CaptureReader gets bytes: any Deno reader (Deno.FsFile, Deno.stdin). */
+export interface ReadSource {
+  /** Reads into `p`; resolves to the byte count, or null at end of data. */
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+/** Options of {@link CaptureReader}. */
+export interface CaptureReaderOptions {
+  /** Name in errors (the path when opened by path). */
+  readonly name?: string | undefined;
+  /** Bytes asked of the source per read (1 MiB by default). */
+  readonly chunkSize?: number | undefined;
+  /** Skip corrupt stretches instead of throwing at the first. */
+  readonly recover?: boolean | undefined;
+  /** At the end of the data, wait for more (like tail -f) until `signal` aborts. */
+  readonly follow?: boolean | undefined;
+  /** Poll interval of `follow` (100 ms by default). */
+  readonly pollMs?: number | undefined;
+  /** Stops the iteration (normally, not with an error) when aborted. */
+  readonly signal?: AbortSignal | undefined;
+  /** Largest block total length accepted before declaring corruption (16 MiB). */
+  readonly maxBlockLength?: number | undefined;
+}
+
+/** Reading the capture failed: corrupt data (with its offset) or an I/O error. */
+export class CaptureReadError extends Error {
+  /** The file path, or the source's name. */
+  readonly path: string;
+  /** File offset of the problem (for I/O errors: how far reading got). */
+  readonly offset: number;
+  /** Why: a {@link PcapngErrorReason}, or `io` for a failed read. */
+  readonly reason: PcapngErrorReason | "io";
+  /** Creates the error; `cause` is the PcapngDecodeError or the I/O error. */
+  constructor(
+    path: string,
+    offset: number,
+    reason: PcapngErrorReason | "io",
+    message: string,
+    cause?: unknown,
+  ) {
+    super(`capture ${path}: ${message}`, { cause });
+    this.name = "CaptureReadError";
+    this.path = path;
+    this.offset = offset;
+    this.reason = reason;
+  }
+}
+
+/** Counters of a {@link CaptureReader}. */
+export interface CaptureReaderStats {
+  /** Records yielded. */
+  readonly records: number;
+  /** Whole blocks consumed (all types). */
+  readonly blocks: number;
+  /** Blocks skipped: unknown types, packets of other link types. */
+  readonly skippedBlocks: number;
+  /** Bytes read from the source. */
+  readonly bytesRead: number;
+  /** Stretches skipped by `recover`. */
+  readonly recoveries: number;
+}
+
+const DEFAULT_CHUNK = 1 << 20;
+const DEFAULT_POLL_MS = 100;
+/** Recoveries kept in detail; more are only counted. */
+const MAX_RECOVERIES_KEPT = 1000;
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Streams the records of a capture. Iterate it once (`for await`); the
+ * section, interfaces, {@link truncatedAt} and counters are filled in as it
+ * goes.
+ */
+export class CaptureReader implements AsyncIterable<CaptureRecord> {
+  /** Name used in errors. */
+  readonly name: string;
+  #src: ReadSource;
+  #file: Deno.FsFile | undefined = undefined;
+  #parser: PcapngParser;
+  #chunk: number;
+  #recover: boolean;
+  #follow: boolean;
+  #pollMs: number;
+  #signal: AbortSignal | undefined;
+  #buf = new Uint8Array(0);
+  #view = new DataView(this.#buf.buffer);
+  #pos = 0;
+  #end = 0;
+  #base = 0;
+  #eof = false;
+  #used = false;
+  #records = 0;
+  #bytesRead = 0;
+  #peak = 0;
+  #truncatedAt: number | undefined = undefined;
+  #recoveries: Recovery[] = [];
+  #recoveryCount = 0;
+
+  /** Opens the capture at `path`; the file is closed when the iteration ends. */
+  static async open(path: string, options: CaptureReaderOptions = {}): Promise<CaptureReader> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true });
+    } catch (e) {
+      throw new CaptureReadError(path, 0, "io", (e as Error).message, e);
+    }
+    const reader = new CaptureReader(file, { ...options, name: options.name ?? path });
+    reader.#file = file;
+    return reader;
+  }
+
+  /** A reader of standard input. */
+  static stdin(options: CaptureReaderOptions = {}): CaptureReader {
+    return new CaptureReader(Deno.stdin, { ...options, name: options.name ?? "stdin" });
+  }
+
+  /** A reader of `source`, which the caller keeps owning. */
+  constructor(source: ReadSource, options: CaptureReaderOptions = {}) {
+    this.name = options.name ?? "capture";
+    this.#src = source;
+    this.#chunk = Math.max(4096, options.chunkSize ?? DEFAULT_CHUNK);
+    this.#recover = options.recover ?? false;
+    this.#follow = options.follow ?? false;
+    this.#pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+    this.#signal = options.signal;
+    this.#parser = new PcapngParser({
+      maxBlockLength: options.maxBlockLength ?? DEFAULT_MAX_BLOCK_LENGTH,
+      assumeInterface: this.#recover,
+    });
+  }
+
+  /** The current section's header, once read. */
+  get section(): SectionHeader | undefined {
+    return this.#parser.section;
+  }
+
+  /** The current section's interfaces. */
+  get interfaces(): readonly InterfaceInfo[] {
+    return this.#parser.interfaces;
+  }
+
+  /**
+   * File offset of the block the data ended inside (a capture being
+   * written or cut by a crash), once the iteration has ended; undefined if
+   * the data ended at a block boundary.
+   */
+  get truncatedAt(): number | undefined {
+    return this.#truncatedAt;
+  }
+
+  /** Stretches skipped by `recover` (the first 1000; {@link stats} counts all). */
+  get recoveries(): readonly Recovery[] {
+    return this.#recoveries;
+  }
+
+  /** Bytes held but not yet consumed. */
+  get bufferedBytes(): number {
+    return this.#end - this.#pos;
+  }
+
+  /** The largest buffer the reader held at once: constant in the file size. */
+  get peakBufferedBytes(): number {
+    return this.#peak;
+  }
+
+  /** Counters. */
+  get stats(): CaptureReaderStats {
+    return {
+      records: this.#records,
+      blocks: this.#parser.blocks,
+      skippedBlocks: this.#parser.skippedBlocks,
+      bytesRead: this.#bytesRead,
+      recoveries: this.#recoveryCount,
+    };
+  }
+
+  /** Closes the file opened by {@link open} (the iteration does it too). Idempotent. */
+  close(): void {
+    this.#file?.close();
+    this.#file = undefined;
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Same as {@link records}. */
+  [Symbol.asyncIterator](): AsyncGenerator<CaptureRecord, void, undefined> {
+    return this.records();
+  }
+
+  /**
+   * The records, in file order, each with its file offset. Throws
+   * CaptureReadError for corruption (without `recover`) and read errors.
+   */
+  async *records(): AsyncGenerator<CaptureRecord, void, undefined> {
+    if (this.#used) throw new Error(`capture ${this.name}: a reader iterates only once`);
+    this.#used = true;
+    const parser = this.#parser;
+    const signal = this.#signal;
+    try {
+      for (;;) {
+        if (signal?.aborted) break;
+        let len = -1;
+        let rec: CaptureRecord | null = null;
+        let whole = false;
+        try {
+          len = parser.frame(this.#view, this.#pos, this.#end, this.#base);
+          if (len >= 0 && this.#pos + len <= this.#end) {
+            rec = parser.consume(this.#buf, this.#view, this.#pos, len, this.#base);
+            this.#pos += len;
+            whole = true;
+          }
+        } catch (e) {
+          await this.#onError(e, len);
+          continue;
+        }
+        if (whole) {
+          if (rec !== null) {
+            this.#records++;
+            yield rec;
+          }
+          continue;
+        }
+        // The block is not whole yet: read on.
+        const had = this.#end - this.#pos;
+        if (await this.#fill(len < 0 ? 12 : len)) continue;
+        // The data ended; bytes that came before the end may still be judged (a bad header).
+        if (this.#end - this.#pos > had) continue;
+        if (this.#follow && !signal?.aborted) {
+          await sleep(this.#pollMs, signal);
+          continue;
+        }
+        break;
+      }
+      // Leftover bytes after the data ended are the start of a block still to come.
+      if (this.#eof && this.#end > this.#pos) this.#truncatedAt = this.#base + this.#pos;
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Makes `need` bytes from #pos available; false when the data ended first. */
+  async #fill(need: number): Promise<boolean> {
+    if (this.#end - this.#pos >= need) return true;
+    const room = this.#buf.byteLength - this.#end;
+    if (this.#buf.byteLength - this.#pos < need || room < this.#chunk >> 3) {
+      // A fresh buffer: earlier records keep viewing the old one, unchanged.
+      const size = Math.max(this.#chunk, need);
+      const next = new Uint8Array(size);
+      next.set(this.#buf.subarray(this.#pos, this.#end));
+      this.#base += this.#pos;
+      this.#end -= this.#pos;
+      this.#pos = 0;
+      this.#buf = next;
+      this.#view = new DataView(next.buffer);
+      if (size > this.#peak) this.#peak = size;
+    }
+    while (this.#end - this.#pos < need) {
+      let n: number | null;
+      try {
+        n = await this.#src.read(this.#buf.subarray(this.#end));
+      } catch (e) {
+        throw new CaptureReadError(
+          this.name,
+          this.#base + this.#end,
+          "io",
+          `read failed at offset ${this.#base + this.#end}: ${(e as Error).message}`,
+          e,
+        );
+      }
+      if (n === null || n === 0) {
+        this.#eof = true;
+        return false;
+      }
+      this.#end += n;
+      this.#bytesRead += n;
+    }
+    this.#eof = false;
+    return true;
+  }
+
+  /** Handles a decode error at #pos: throw, skip the block, or resynchronise. */
+  async #onError(e: unknown, len: number): Promise<void> {
+    if (!(e instanceof PcapngDecodeError)) throw e;
+    const at = this.#base + this.#pos;
+    if (!this.#recover || e.reason === "big-endian") {
+      throw new CaptureReadError(this.name, e.offset, e.reason, e.message, e);
+    }
+    if (!e.framing && len >= 0) {
+      this.#pos += len; // the framing is sound: skip just this block
+      this.#recovered(at, this.#base + this.#pos, e);
+      return;
+    }
+    let from = this.#pos + 1;
+    for (;;) {
+      const atEof = this.#eof && !this.#follow;
+      const p = this.#parser.resync(this.#view, from, this.#end, atEof);
+      if (p >= 0) {
+        this.#pos = p;
+        break;
+      }
+      // Scanned bytes are garbage: drop them, then get more to scan.
+      this.#pos = this.#parser.scanPosition;
+      if (atEof || this.#signal?.aborted) {
+        this.#pos = this.#end;
+        break;
+      }
+      if (!(await this.#fill(this.#end - this.#pos + 1)) && this.#follow) {
+        await sleep(this.#pollMs, this.#signal);
+      }
+      from = this.#pos;
+    }
+    this.#recovered(at, this.#base + this.#pos, e);
+  }
+
+  #recovered(offset: number, resumedAt: number, e: PcapngDecodeError): void {
+    this.#recoveryCount++;
+    if (this.#recoveries.length < MAX_RECOVERIES_KEPT) {
+      this.#recoveries.push({ offset, resumedAt, reason: e.reason, message: e.message });
+    }
+  }
+}

@@ -1,0 +1,472 @@
+import assert from "node:assert/strict";
+import {
+  BYTE_ORDER_MAGIC,
+  CaptureReader,
+  CaptureReadError,
+  type CaptureRecord,
+  CaptureWriter,
+  decodeCapture,
+  encodeEnhancedPacket,
+  encodeRecord,
+  MAX_PACKET_DATA,
+  PCAPNG_BLOCK,
+  type ReadSource,
+  RecordKind,
+} from "./mod.ts";
+import {
+  assertRecord,
+  buildCapture,
+  concat,
+  Rng,
+  sampleHeader,
+  sampleRecords,
+} from "../decode/_pcapng_samples.ts";
+
+/** Serves `bytes` in reads of random size up to `maxRead`. */
+class MemorySource implements ReadSource {
+  #bytes: Uint8Array;
+  #pos = 0;
+  #rng: Rng;
+  #max: number;
+  constructor(bytes: Uint8Array, maxRead = Infinity, seed = 1) {
+    this.#bytes = bytes;
+    this.#rng = new Rng(seed);
+    this.#max = maxRead;
+  }
+  read(p: Uint8Array): Promise<number | null> {
+    const left = this.#bytes.byteLength - this.#pos;
+    if (left === 0) return Promise.resolve(null);
+    const cap = Number.isFinite(this.#max) ? 1 + this.#rng.below(this.#max) : Infinity;
+    const n = Math.min(p.byteLength, left, cap);
+    p.set(this.#bytes.subarray(this.#pos, this.#pos + n));
+    this.#pos += n;
+    return Promise.resolve(n);
+  }
+}
+
+async function readAll(reader: CaptureReader): Promise<CaptureRecord[]> {
+  const out: CaptureRecord[] = [];
+  for await (const r of reader) out.push(r);
+  return out;
+}
+
+async function tempFile(): Promise<string> {
+  return await Deno.makeTempFile({ prefix: "vfstrace-capture-", suffix: ".pcapng" });
+}
+
+function bigEndianShb(): Uint8Array {
+  const b = new Uint8Array(28);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, PCAPNG_BLOCK.SHB, false);
+  v.setUint32(4, 28, false);
+  v.setUint32(8, BYTE_ORDER_MAGIC, false);
+  v.setUint16(12, 1, false);
+  v.setBigInt64(16, -1n, false);
+  v.setUint32(24, 28, false);
+  return b;
+}
+
+Deno.test("reader: same records as the whole-buffer decoder, whatever the read sizes", async () => {
+  const records = sampleRecords(600, 21, 30_000);
+  const { bytes, starts } = buildCapture(records);
+  for (const [maxRead, chunkSize] of [[Infinity, 4096], [7, 4096], [5000, 65536], [1, 8192]]) {
+    const reader = new CaptureReader(new MemorySource(bytes, maxRead, maxRead), { chunkSize });
+    const got = await readAll(reader);
+    assert.equal(got.length, records.length, `maxRead ${maxRead}`);
+    got.forEach((r, i) => {
+      assertRecord(r, records[i]!);
+      assert.equal(r.offset, starts[i]);
+    });
+    assert.equal(reader.truncatedAt, undefined);
+    assert.equal(reader.stats.bytesRead, bytes.byteLength);
+    assert.equal(reader.stats.records, records.length);
+    assert.equal(reader.section?.userAppl, "vfstrace test");
+    assert.equal(reader.interfaces.length, 1);
+  }
+});
+
+Deno.test("reader: bodies stay valid after the iteration moves on", async () => {
+  const records = sampleRecords(300, 4, 5000);
+  const { bytes } = buildCapture(records);
+  const reader = new CaptureReader(new MemorySource(bytes, 3000), { chunkSize: 4096 });
+  const kept = await readAll(reader);
+  kept.forEach((r, i) => assertRecord(r, records[i]!));
+});
+
+Deno.test("reader: a file cut at every byte of its last block reads to the last whole record", async () => {
+  const records = sampleRecords(30, 13, 2000);
+  records.push({ kind: RecordKind.FUSE_REPLY, seq: 30, body: new Uint8Array(157).fill(9) });
+  const { bytes, starts } = buildCapture(records);
+  const last = starts[starts.length - 1]!;
+  const path = await tempFile();
+  try {
+    for (let cut = last; cut <= bytes.byteLength; cut++) {
+      await Deno.writeFile(path, bytes.subarray(0, cut));
+      const reader = await CaptureReader.open(path, { chunkSize: 4096 });
+      const got = await readAll(reader);
+      const whole = cut === bytes.byteLength ? records.length : records.length - 1;
+      assert.equal(got.length, whole, `cut ${cut}`);
+      assert.equal(reader.truncatedAt, cut === last || whole === records.length ? undefined : last);
+      // The same through tiny reads.
+      const small = new CaptureReader(new MemorySource(bytes.subarray(0, cut), 5, cut));
+      assert.equal((await readAll(small)).length, whole);
+      assert.equal(small.truncatedAt, reader.truncatedAt);
+    }
+    // An empty file is a capture cut before its header: no records, not an error.
+    await Deno.writeFile(path, new Uint8Array(0));
+    const empty = await CaptureReader.open(path);
+    assert.equal((await readAll(empty)).length, 0);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("reader: garbage in the middle throws CaptureReadError, or is skipped with recover", async () => {
+  const records = sampleRecords(200, 17, 3000);
+  const { bytes, starts } = buildCapture(records);
+  const at = starts[120]!;
+  const dirty = concat([
+    bytes.subarray(0, at),
+    new Uint8Array(1001).map((_, i) => (i * 37) & 0xff),
+    bytes.subarray(at),
+  ]);
+  const path = await tempFile();
+  try {
+    await Deno.writeFile(path, dirty);
+    const strict = await CaptureReader.open(path, { chunkSize: 4096 });
+    const got: CaptureRecord[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const r of strict) got.push(r);
+      })(),
+      (e) => {
+        assert.ok(e instanceof CaptureReadError, String(e));
+        assert.equal(e.path, path);
+        assert.ok(e.offset >= at && e.offset < at + 8, `offset ${e.offset}`);
+        assert.match(e.message, new RegExp(`capture ${path}: pcapng: .*at offset ${e.offset}`));
+        return true;
+      },
+    );
+    assert.equal(got.length, 120);
+
+    const lenient = await CaptureReader.open(path, { chunkSize: 4096, recover: true });
+    const all = await readAll(lenient);
+    assert.equal(all.length, 200);
+    all.forEach((r, i) => assertRecord(r, records[i]!));
+    assert.deepEqual(
+      lenient.recoveries.map((r) => [r.offset, r.resumedAt]),
+      [[at, at + 1001]],
+    );
+    assert.equal(lenient.stats.recoveries, 1);
+    // Offsets after the garbage are file offsets.
+    assert.equal(all[120]!.offset, at + 1001);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("reader: recover resynchronises across chunk boundaries and many corruptions", async () => {
+  const records = sampleRecords(2000, 23, 6000);
+  const { bytes, starts } = buildCapture(records);
+  const rng = new Rng(77);
+  const dirty = bytes.slice();
+  const hit = new Set<number>();
+  for (let k = 0; k < 40; k++) {
+    const i = 1 + rng.below(records.length - 2);
+    hit.add(i);
+    // Break the length of block i: its framing is lost, the scan finds block i+1.
+    // Half are plausible lengths that only the trailing copy contradicts.
+    const len = starts[i + 1]! - starts[i]!;
+    const bad = rng.below(2) ? rng.u32() | 1 : len + 4 * (1 + rng.below(8));
+    new DataView(dirty.buffer).setUint32(starts[i]! + 4, bad, true);
+  }
+  for (const maxRead of [Infinity, 333]) {
+    const reader = new CaptureReader(new MemorySource(dirty, maxRead), {
+      chunkSize: 4096,
+      recover: true,
+    });
+    const got = await readAll(reader);
+    assert.deepEqual(
+      got.map((r) => r.seq),
+      records.map((r) => r.seq!).filter((s) => !hit.has(s)),
+    );
+    const whole = decodeCapture(dirty, { recover: true });
+    assert.deepEqual(reader.recoveries, whole.recoveries);
+  }
+});
+
+Deno.test("reader: a big-endian capture is rejected with a clear message, even with recover", async () => {
+  const bytes = concat([bigEndianShb(), encodeRecord({ kind: 1 })]);
+  for (const recover of [false, true]) {
+    const reader = new CaptureReader(new MemorySource(bytes), { name: "be.pcapng", recover });
+    await assert.rejects(readAll(reader), (e) => {
+      assert.ok(e instanceof CaptureReadError);
+      assert.equal(e.reason, "big-endian");
+      assert.equal(e.offset, 8);
+      assert.match(e.message, /be\.pcapng: pcapng: big-endian section .* only little-endian/);
+      return true;
+    });
+  }
+  const text = new TextEncoder().encode("# not a capture\n");
+  await assert.rejects(
+    readAll(new CaptureReader(new MemorySource(text))),
+    (e) => e instanceof CaptureReadError && e.reason === "not-pcapng" && e.offset === 0,
+  );
+});
+
+Deno.test("reader: read errors are CaptureReadError(io); a reader iterates once", async () => {
+  const { bytes } = buildCapture(sampleRecords(10, 1));
+  let served = false;
+  const failing: ReadSource = {
+    read(p) {
+      if (served) return Promise.reject(new Error("Input/output error (os error 5)"));
+      served = true;
+      p.set(bytes.subarray(0, 100));
+      return Promise.resolve(100);
+    },
+  };
+  const reader = new CaptureReader(failing, { name: "disk" });
+  await assert.rejects(readAll(reader), (e) => {
+    assert.ok(e instanceof CaptureReadError);
+    assert.equal(e.reason, "io");
+    assert.equal(e.offset, 100);
+    return true;
+  });
+  await assert.rejects(readAll(reader), /iterates only once/);
+  await assert.rejects(CaptureReader.open("/nonexistent/x.pcapng"), CaptureReadError);
+});
+
+Deno.test("reader: an aborted signal ends the iteration without an error", async () => {
+  const { bytes } = buildCapture(sampleRecords(100, 3));
+  const ac = new AbortController();
+  const reader = new CaptureReader(new MemorySource(bytes), { signal: ac.signal });
+  let n = 0;
+  for await (const _ of reader) if (++n === 10) ac.abort();
+  assert.equal(n, 10);
+});
+
+/**
+ * A source that serves `total` bytes of synthetic capture without holding
+ * them: the file header, then a ~1 MiB pattern of whole records, repeated.
+ */
+class SyntheticCapture implements ReadSource {
+  readonly records: number;
+  readonly total: number;
+  #header = sampleHeader();
+  #pattern: Uint8Array;
+  #patternRecords: number;
+  #pos = 0;
+  constructor(total: number) {
+    const rng = new Rng(99);
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    while (size < 1 << 20) {
+      const body = rng.below(10) === 0 ? 20_000 + rng.below(100_000) : 100 + rng.below(400);
+      const b = encodeRecord({
+        kind: RecordKind.FUSE_REPLY,
+        seq: parts.length,
+        body: new Uint8Array(body).fill(parts.length & 0xff),
+      });
+      parts.push(b);
+      size += b.byteLength;
+    }
+    this.#pattern = concat(parts);
+    this.#patternRecords = parts.length;
+    const repeats = Math.ceil((total - this.#header.byteLength) / this.#pattern.byteLength);
+    this.total = this.#header.byteLength + repeats * this.#pattern.byteLength;
+    this.records = repeats * this.#patternRecords;
+  }
+  read(p: Uint8Array): Promise<number | null> {
+    if (this.#pos >= this.total) return Promise.resolve(null);
+    let n = 0;
+    while (n < p.byteLength && this.#pos < this.total) {
+      const h = this.#header.byteLength;
+      const [src, off] = this.#pos < h
+        ? [this.#header, this.#pos]
+        : [this.#pattern, (this.#pos - h) % this.#pattern.byteLength];
+      const k = Math.min(p.byteLength - n, src.byteLength - off);
+      p.set(src.subarray(off, off + k), n);
+      n += k;
+      this.#pos += k;
+    }
+    return Promise.resolve(n);
+  }
+}
+
+Deno.test("reader: a 200 MB capture streams in constant memory", async () => {
+  const source = new SyntheticCapture(200 << 20);
+  const chunkSize = 256 << 10;
+  const reader = new CaptureReader(source, { chunkSize });
+  let records = 0;
+  let bodyBytes = 0;
+  let maxBody = 0;
+  for await (const r of reader) {
+    records++;
+    bodyBytes += r.body.byteLength;
+    if (r.body.byteLength > maxBody) maxBody = r.body.byteLength;
+  }
+  assert.equal(records, source.records);
+  assert.equal(reader.stats.bytesRead, source.total);
+  assert.ok(source.total >= 200 << 20);
+  assert.ok(bodyBytes > 150 << 20);
+  // The reader never held more than a chunk (a block bigger than a chunk would need more).
+  assert.ok(maxBody < chunkSize);
+  assert.ok(reader.peakBufferedBytes <= chunkSize, `peak ${reader.peakBufferedBytes}`);
+  console.log(
+    `  ${records} records, ${(source.total / 2 ** 20).toFixed(0)} MiB, ` +
+      `peak buffer ${reader.peakBufferedBytes} bytes`,
+  );
+});
+
+Deno.test("reader: follow mode sees records appended by a concurrent writer", async () => {
+  const path = await tempFile();
+  try {
+    // Raw appends split at random bytes: the reader waits inside partial blocks.
+    const records = sampleRecords(300, 31, 3000);
+    const { bytes } = buildCapture(records);
+    const ac = new AbortController();
+    const reader = await CaptureReader.open(path, { follow: true, pollMs: 2, signal: ac.signal });
+    const got: CaptureRecord[] = [];
+    const done = (async () => {
+      for await (const r of reader) {
+        got.push(r);
+        if (got.length === records.length) ac.abort();
+      }
+    })();
+    const rng = new Rng(5);
+    const file = await Deno.open(path, { write: true, append: true });
+    let pos = 0;
+    while (pos < bytes.byteLength) {
+      const n = Math.min(bytes.byteLength - pos, 1 + rng.below(4000));
+      await file.write(bytes.subarray(pos, pos + n));
+      pos += n;
+      if (rng.below(3) === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    file.close();
+    const timeout = setTimeout(() => ac.abort(), 20_000);
+    await done;
+    clearTimeout(timeout);
+    assert.equal(got.length, records.length);
+    got.forEach((r, i) => assertRecord(r, records[i]!));
+    assert.equal(reader.truncatedAt, undefined);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("reader: follow mode with CaptureWriter, then stops on abort at a partial block", async () => {
+  const path = await tempFile();
+  try {
+    const writer = CaptureWriter.create(path, { flushIntervalMs: 2 });
+    const ac = new AbortController();
+    const reader = await CaptureReader.open(path, { follow: true, pollMs: 2, signal: ac.signal });
+    const seqs: number[] = [];
+    const done = (async () => {
+      for await (const r of reader) seqs.push(r.seq);
+    })();
+    for (let i = 0; i < 200; i++) {
+      writer.append({ kind: RecordKind.NOTIFY, aux: i });
+      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 3));
+    }
+    await writer.close();
+    const deadline = Date.now() + 20_000;
+    while (seqs.length < 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(seqs.length, 200);
+    assert.deepEqual(seqs, Array.from({ length: 200 }, (_, i) => i));
+    // Half a block more, then stop: the partial block is reported, not thrown.
+    const size = (await Deno.stat(path)).size;
+    const extra = encodeRecord({ kind: RecordKind.NOTE, body: new Uint8Array(40) });
+    const f = await Deno.open(path, { write: true, append: true });
+    await f.write(extra.subarray(0, 30));
+    f.close();
+    await new Promise((r) => setTimeout(r, 20));
+    ac.abort();
+    await done;
+    assert.equal(reader.truncatedAt, size);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+const TSHARK = "/usr/bin/tshark";
+const hasTshark = await Deno.stat(TSHARK).then(() => true, () => false);
+if (!hasTshark) {
+  console.log(
+    `capture/reader_test.ts: ${TSHARK} not found; the Wireshark compatibility tests are ignored ` +
+      "(apt-get install tshark to run them)",
+  );
+}
+
+async function tshark(path: string, fields: string[]): Promise<{ code: number; out: string }> {
+  const args = ["-r", path, "-T", "fields", ...fields.flatMap((f) => ["-e", f])];
+  const { code, stdout, stderr } = await new Deno.Command(TSHARK, { args, stdin: "null" })
+    .output();
+  const err = new TextDecoder().decode(stderr);
+  return { code, out: new TextDecoder().decode(stdout) + (code ? err : "") };
+}
+
+Deno.test({
+  name: "tshark reads a vfstrace capture: one frame per record, lengths, ns timestamps, comments",
+  ignore: !hasTshark,
+  async fn() {
+    const path = await tempFile();
+    try {
+      const writer = CaptureWriter.create(path, { snaplen: 100 });
+      const records = sampleRecords(500, 61, 300_000);
+      records.push({ kind: RecordKind.NOTE, body: new Uint8Array(3), comment: "a comment" });
+      for (const r of records) writer.append(r);
+      await writer.close();
+      const ours = await readAll(await CaptureReader.open(path));
+      assert.equal(ours.length, records.length);
+      const { code, out } = await tshark(path, [
+        "frame.len",
+        "frame.cap_len",
+        "frame.time_epoch",
+        "frame.comment",
+      ]);
+      assert.equal(code, 0, out);
+      const lines = out.trimEnd().split("\n");
+      assert.equal(lines.length, ours.length);
+      lines.forEach((line, i) => {
+        const [len, cap, epoch, comment] = line.split("\t");
+        const r = ours[i]!;
+        assert.equal(Number(len), 24 + r.originalLength, `frame ${i + 1}`);
+        assert.equal(Number(cap), 24 + r.body.byteLength, `frame ${i + 1}`);
+        const s = r.timestampNs / 1_000_000_000n;
+        const ns = (r.timestampNs % 1_000_000_000n).toString().padStart(9, "0");
+        assert.equal(epoch, `${s}.${ns}`, `frame ${i + 1}`);
+        assert.equal(comment || undefined, r.comment, `frame ${i + 1}`);
+      });
+    } finally {
+      await Deno.remove(path);
+    }
+  },
+});
+
+Deno.test({
+  name: "tshark accepts a packet of exactly MAX_PACKET_DATA bytes (Wireshark's USER0 cap)",
+  ignore: !hasTshark,
+  async fn() {
+    const path = await tempFile();
+    try {
+      const writer = CaptureWriter.create(path);
+      writer.append({ kind: RecordKind.FUSE_REQUEST, body: new Uint8Array(1 << 20) });
+      await writer.close();
+      const ok = await tshark(path, ["frame.cap_len", "frame.len"]);
+      assert.equal(ok.code, 0, ok.out);
+      assert.equal(ok.out.trim(), `${MAX_PACKET_DATA}\t${24 + (1 << 20)}`);
+      // One byte more and Wireshark refuses the file: the reason for the cap.
+      const bigger = concat([
+        sampleHeader(),
+        encodeEnhancedPacket({ timestamp: 1n, data: new Uint8Array(MAX_PACKET_DATA + 1) }),
+      ]);
+      await Deno.writeFile(path, bigger);
+      const bad = await tshark(path, ["frame.len"]);
+      console.log(`  tshark on a ${MAX_PACKET_DATA + 1}-byte packet: exit ${bad.code}`);
+    } finally {
+      await Deno.remove(path);
+    }
+  },
+});

@@ -1,0 +1,583 @@
+/**
+ * CaptureWriter: appends vfstrace records to a pcapng capture (format in
+ * `decode/pcapng.ts` and `capture/FORMAT.md`) from the proxy's hot path.
+ *
+ * `append` is synchronous and copies the record into an in-memory buffer,
+ * so the caller may reuse its buffers (guest memory) right away. The buffer
+ * goes to the sink as whole blocks only, when it fills, every
+ * `flushIntervalMs`, on `flush()` and on `close()`: a process killed at any
+ * point leaves a file that reads back to its last whole record.
+ *
+ * A sink with `writeSync` (files, stdout) is written synchronously: a full
+ * buffer costs one write(2) inside the `append` that overflowed it. A sink
+ * with only an async `write` gets the buffers queued and written in the
+ * background; past `maxPendingBytes` queued, records are dropped (counted,
+ * and reported in the file by a `dropped` NOTE) rather than stalling the VM.
+ *
+ * Write errors (ENOSPC, EIO, a closed pipe) stop the writer: the first call
+ * that sees the failure throws a {@link CaptureWriteError} naming the sink,
+ * the first lost record's seq and how many records were lost; every record
+ * appended after that counts as dropped, and `close()` throws the final
+ * tally again. Nothing is lost silently.
+ *
+ * @module
+ */
+import denoJson from "../deno.json" with { type: "json" };
+import {
+  encodeInterfaceDescription,
+  encodeNote,
+  encodeSectionHeader,
+  FUSE_IN_HEADER_SIZE,
+  FUSE_OUT_HEADER_SIZE,
+  MAX_RECORD_BODY,
+  type Note,
+  RecordEncoder,
+  RecordFlag,
+  type RecordInput,
+  RecordKind,
+} from "../decode/pcapng.ts";
+
+/** A sink written synchronously (Deno.FsFile, Deno.stdout, anything with writeSync). */
+export interface SyncSink {
+  /** Writes some of `p`; returns how many bytes were written. */
+  writeSync(p: Uint8Array): number;
+}
+
+/** A sink written asynchronously (any Deno writer). */
+export interface AsyncSink {
+  /** Writes some of `p`; resolves to how many bytes were written. */
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** Where a CaptureWriter puts its bytes; `writeSync` is preferred when both exist. */
+export type CaptureSink = SyncSink | AsyncSink;
+
+/** Options of {@link CaptureWriter}. */
+export interface CaptureWriterOptions {
+  /** Name in errors (the path when opened by path; `stdout`; `capture` otherwise). */
+  readonly name?: string | undefined;
+  /**
+   * Largest body kept of FUSE_REQUEST/FUSE_REPLY records; the FUSE header
+   * (or the record's `keep` bytes) is always kept. Unlimited by default,
+   * but no body exceeds {@link MAX_RECORD_BODY} (Wireshark's packet cap).
+   */
+  readonly snaplen?: number | undefined;
+  /** In-memory buffer before a write (64 KiB by default). */
+  readonly bufferSize?: number | undefined;
+  /**
+   * Longest time a record waits in the buffer, so `follow` readers see it
+   * (100 ms by default; 0: only when the buffer fills or on flush).
+   */
+  readonly flushIntervalMs?: number | undefined;
+  /** Async sinks: queued bytes beyond which records are dropped (16 MiB by default). */
+  readonly maxPendingBytes?: number | undefined;
+  /**
+   * Timestamp source, ns since the epoch. By default Date.now at open plus
+   * performance.now since: sub-microsecond, monotonic within the run.
+   */
+  readonly clock?: (() => bigint) | undefined;
+  /** shb_userappl; `vfstrace <version>` by default. */
+  readonly userAppl?: string | undefined;
+  /** shb_os; `Linux <release>` by default. */
+  readonly os?: string | undefined;
+  /** shb_hardware; the CPU architecture by default. */
+  readonly hardware?: string | undefined;
+  /** if_description. */
+  readonly description?: string | undefined;
+}
+
+/** Counters of a {@link CaptureWriter}. */
+export interface CaptureWriterStats {
+  /** Records `append` took into the buffer (a later write failure may still drop them). */
+  readonly records: number;
+  /** Records that reached the sink. */
+  readonly written: number;
+  /** Records lost: write failure, or async backpressure. */
+  readonly dropped: number;
+  /** Bytes that reached the sink, file header included. */
+  readonly bytes: number;
+  /** Bytes accepted but not yet written (buffer + async queue). */
+  readonly pendingBytes: number;
+}
+
+/** Writing the capture failed; records from `seq` on were lost. */
+export class CaptureWriteError extends Error {
+  /** The file path, or the sink's name. */
+  readonly path: string;
+  /** Sequence number of the first record that did not reach the sink. */
+  readonly seq: number;
+  /** Records lost so far (at close: in total). */
+  readonly dropped: number;
+  /** errno name of the cause when known, e.g. `ENOSPC`. */
+  readonly code: string | undefined;
+  /** Creates the error; `cause` is the failed write's error. */
+  constructor(path: string, seq: number, dropped: number, cause: unknown, what = "write") {
+    const code = errorCode(cause);
+    const msg = cause instanceof Error ? cause.message : String(cause);
+    super(
+      `capture ${path}: ${what} failed at record seq ${seq}: ${msg}; ` +
+        `${dropped} record${dropped === 1 ? "" : "s"} dropped`,
+      { cause },
+    );
+    this.name = "CaptureWriteError";
+    this.path = path;
+    this.seq = seq;
+    this.dropped = dropped;
+    this.code = code;
+  }
+}
+
+function errorCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+interface Pending {
+  readonly bytes: Uint8Array;
+  readonly ends: number[];
+  readonly seqs: number[];
+}
+
+const TWO32 = 0x1_0000_0000;
+const DEFAULT_BUFFER = 64 << 10;
+const DEFAULT_INTERVAL_MS = 100;
+const DEFAULT_MAX_PENDING = 16 << 20;
+
+function defaultOs(): string {
+  try {
+    return `Linux ${Deno.readTextFileSync("/proc/sys/kernel/osrelease").trim()}`;
+  } catch {
+    return Deno.build.os; // no read permission, or not Linux
+  }
+}
+
+/**
+ * Appends vfstrace records to a pcapng capture. Writes the Section Header
+ * and Interface Description Blocks at open.
+ */
+export class CaptureWriter {
+  /** Name used in errors. */
+  readonly name: string;
+  #sync: SyncSink | undefined;
+  #async: AsyncSink | undefined;
+  #file: Deno.FsFile | undefined = undefined;
+  #fsync = false;
+  #snaplen: number | undefined;
+  #bufferSize: number;
+  #intervalMs: number;
+  #maxPending: number;
+  #clock: (() => bigint) | undefined;
+  #enc = new RecordEncoder();
+  #buf: Uint8Array;
+  #view: DataView;
+  #len = 0;
+  #ends: number[] = [];
+  #seqs: number[] = [];
+  #queue: Pending[] = [];
+  #queued = 0;
+  #draining: Promise<void> | undefined = undefined;
+  #seq = 0;
+  #records = 0;
+  #written = 0;
+  #bytes = 0;
+  #dropped = 0;
+  #bpCount = 0;
+  #bpFirst = 0;
+  #bpLast = 0;
+  #error: CaptureWriteError | undefined = undefined;
+  #reported = false;
+  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #closed = false;
+  #forced = false;
+  // Default clock: epoch ns at open as two u32 halves, plus performance.now.
+  #baseHi: number;
+  #baseLo: number;
+  #perf0: number;
+  #lastOff = 0;
+  #tsHi = 0;
+  #tsLo = 0;
+
+  /**
+   * Opens `path` (created or truncated) and writes the file header. The
+   * file is fsynced and closed by {@link close}. Throws CaptureWriteError
+   * when the header cannot be written.
+   */
+  static create(path: string, options: CaptureWriterOptions = {}): CaptureWriter {
+    const file = Deno.openSync(path, { write: true, create: true, truncate: true });
+    try {
+      const writer = new CaptureWriter(file, { ...options, name: options.name ?? path });
+      writer.#file = file;
+      // fsync a regular file only: on a pipe or a device it fails or means nothing.
+      writer.#fsync = file.statSync().isFile;
+      return writer;
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+  }
+
+  /** A writer on standard output (e.g. piped into `tshark -r -`). */
+  static stdout(options: CaptureWriterOptions = {}): CaptureWriter {
+    return new CaptureWriter(Deno.stdout, { ...options, name: options.name ?? "stdout" });
+  }
+
+  /**
+   * A writer on `sink`, which stays open after {@link close} (the caller
+   * owns it). Writes the file header now (sync sinks) or first (async).
+   */
+  constructor(sink: CaptureSink, options: CaptureWriterOptions = {}) {
+    this.name = options.name ?? "capture";
+    if ("writeSync" in sink && typeof sink.writeSync === "function") this.#sync = sink;
+    else this.#async = sink as AsyncSink;
+    this.#snaplen = options.snaplen;
+    this.#bufferSize = Math.max(4096, options.bufferSize ?? DEFAULT_BUFFER);
+    this.#intervalMs = options.flushIntervalMs ?? DEFAULT_INTERVAL_MS;
+    this.#maxPending = options.maxPendingBytes ?? DEFAULT_MAX_PENDING;
+    this.#clock = options.clock;
+    this.#buf = new Uint8Array(this.#bufferSize);
+    this.#view = new DataView(this.#buf.buffer);
+    const base = BigInt(Date.now()) * 1_000_000n;
+    this.#perf0 = performance.now();
+    this.#baseHi = Number(base >> 32n);
+    this.#baseLo = Number(base & 0xffffffffn);
+
+    const shb = encodeSectionHeader({
+      userAppl: options.userAppl ?? `vfstrace ${denoJson.version}`,
+      os: options.os ?? defaultOs(),
+      hardware: options.hardware ?? Deno.build.arch,
+    });
+    const idb = encodeInterfaceDescription({
+      name: "vfstrace",
+      description: options.description ??
+        "vfstrace records: vhost-user messages, FUSE requests and replies, notes, notifications",
+    });
+    this.#buf.set(shb, 0);
+    this.#buf.set(idb, shb.byteLength);
+    this.#len = shb.byteLength + idb.byteLength;
+    // The header goes out now, so even a capture that never gets a record is a valid file.
+    this.#flushBuffer();
+    if (this.#error !== undefined) {
+      this.#reported = true;
+      throw this.#error;
+    }
+  }
+
+  /** Counters. */
+  get stats(): CaptureWriterStats {
+    return {
+      records: this.#records,
+      written: this.#written,
+      dropped: this.#dropped,
+      bytes: this.#bytes,
+      pendingBytes: this.#len + this.#queued,
+    };
+  }
+
+  /** Records lost so far. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** The write failure that stopped the writer, if any. */
+  get error(): CaptureWriteError | undefined {
+    return this.#error;
+  }
+
+  /** Sequence number the next record gets. */
+  get nextSeq(): number {
+    return this.#seq;
+  }
+
+  /** Now, on the writer's clock (ns since the epoch): for latencies consistent with timestamps. */
+  nowNs(): bigint {
+    if (this.#clock !== undefined) return this.#clock();
+    this.#tick();
+    return (BigInt(this.#tsHi) << 32n) | BigInt(this.#tsLo);
+  }
+
+  /**
+   * Appends one record and returns its seq. The body is copied. FUSE
+   * bodies are cut to the snap length (never below `keep`). Throws
+   * EncodeError for out-of-range fields (no seq is used), and
+   * CaptureWriteError once when a write failure is first seen (this record
+   * and the unwritten ones are counted as dropped).
+   */
+  append(record: RecordInput): number {
+    if (this.#closed) throw new Error(`capture ${this.name}: append after close`);
+    // After drops, resume only once half the queue drained (no flapping), report first.
+    if (
+      this.#bpCount > 0 && this.#error === undefined &&
+      this.#queued + this.#len <= this.#maxPending >> 1
+    ) {
+      this.#appendDroppedNote();
+    }
+    const kind = record.kind;
+    let limit = MAX_RECORD_BODY;
+    if (
+      this.#snaplen !== undefined &&
+      (kind === RecordKind.FUSE_REQUEST || kind === RecordKind.FUSE_REPLY)
+    ) {
+      const keep = record.keep ??
+        (kind === RecordKind.FUSE_REQUEST ? FUSE_IN_HEADER_SIZE : FUSE_OUT_HEADER_SIZE);
+      limit = Math.max(this.#snaplen, keep);
+    }
+    const len = this.#enc.measure(record, limit);
+    const seq = this.#seq;
+    this.#seq = (seq + 1) >>> 0;
+    if (this.#error !== undefined) {
+      this.#dropped++;
+      this.#throwUnreported();
+      return seq;
+    }
+    if (
+      this.#async !== undefined && !this.#forced &&
+      (this.#bpCount > 0 || this.#queued + this.#len + len > this.#maxPending)
+    ) {
+      // Backpressure: the sink is slower than the guest. Drop and say so later.
+      if (this.#bpCount === 0) this.#bpFirst = seq;
+      this.#bpLast = seq;
+      this.#bpCount++;
+      this.#dropped++;
+      return seq;
+    }
+    if (this.#len + len > this.#buf.byteLength) {
+      if (this.#len > 0) this.#flushBuffer();
+      if (this.#error !== undefined) {
+        this.#dropped++;
+        this.#throwUnreported();
+        return seq;
+      }
+      if (len > this.#buf.byteLength) {
+        let size = this.#buf.byteLength;
+        while (size < len) size *= 2;
+        this.#buf = new Uint8Array(size);
+        this.#view = new DataView(this.#buf.buffer);
+      }
+    }
+    const ts = record.timestampNs;
+    if (ts !== undefined) {
+      this.#tsHi = Number(ts >> 32n);
+      this.#tsLo = Number(ts & 0xffffffffn);
+    } else if (this.#clock !== undefined) {
+      const t = this.#clock();
+      this.#tsHi = Number(t >> 32n);
+      this.#tsLo = Number(t & 0xffffffffn);
+    } else {
+      this.#tick();
+    }
+    const wasEmpty = this.#len === 0;
+    this.#len += this.#enc.write(this.#buf, this.#view, this.#len, seq, this.#tsHi, this.#tsLo);
+    this.#ends.push(this.#len);
+    this.#seqs.push(seq);
+    this.#records++;
+    if (wasEmpty && this.#intervalMs > 0 && this.#timer === undefined) {
+      const timer = setTimeout(() => {
+        this.#timer = undefined;
+        if (this.#len > 0 && !this.#closed) this.#flushBuffer();
+      }, this.#intervalMs);
+      // A pending flush must not keep the process alive.
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
+    }
+    return seq;
+  }
+
+  /** Appends a NOTE record (JSON body, SYNTHETIC flag); returns its seq. */
+  note(note: Note, comment?: string): number {
+    return this.append({
+      kind: RecordKind.NOTE,
+      flags: RecordFlag.SYNTHETIC,
+      body: encodeNote(note),
+      comment,
+    });
+  }
+
+  /**
+   * Writes everything accepted so far to the sink (for async sinks: and
+   * waits for it). Throws CaptureWriteError if a failure was not yet reported.
+   */
+  async flush(): Promise<void> {
+    this.#throwUnreported();
+    if (this.#len > 0) this.#flushBuffer();
+    while (this.#draining !== undefined) await this.#draining;
+    this.#throwUnreported();
+  }
+
+  /**
+   * Flushes, fsyncs and closes a file opened by {@link create} (a sink
+   * passed in stays open). Throws CaptureWriteError, with the final count
+   * of dropped records, if any write failed during the writer's life.
+   * Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#bpCount > 0 && this.#error === undefined) this.#appendDroppedNote();
+    this.#closed = true;
+    try {
+      if (this.#len > 0) this.#flushBuffer();
+      while (this.#draining !== undefined) await this.#draining;
+      if (this.#file !== undefined && this.#fsync && this.#error === undefined) {
+        try {
+          this.#file.syncSync();
+        } catch (e) {
+          this.#fail(e, this.#seq, 0, "fsync");
+        }
+      }
+    } finally {
+      this.#file?.close();
+      this.#file = undefined;
+    }
+    const e = this.#error;
+    if (e !== undefined) {
+      this.#reported = true;
+      throw new CaptureWriteError(this.name, e.seq, this.#dropped, e.cause);
+    }
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #tick(): void {
+    let off = Math.round((performance.now() - this.#perf0) * 1e6);
+    if (off < this.#lastOff) off = this.#lastOff;
+    this.#lastOff = off;
+    const offHi = Math.floor(off / TWO32);
+    let lo = this.#baseLo + (off - offHi * TWO32);
+    let hi = this.#baseHi + offHi;
+    if (lo >= TWO32) {
+      lo -= TWO32;
+      hi++;
+    }
+    this.#tsHi = hi;
+    this.#tsLo = lo;
+  }
+
+  #appendDroppedNote(): void {
+    const note: Note = {
+      type: "dropped",
+      count: this.#bpCount,
+      "first_seq": this.#bpFirst,
+      "last_seq": this.#bpLast,
+      reason: "backpressure: the sink was slower than the traffic",
+    };
+    this.#bpCount = 0;
+    // The report itself must get through: past close and past the backpressure limit.
+    const closed = this.#closed;
+    this.#closed = false;
+    this.#forced = true;
+    try {
+      this.note(note);
+    } finally {
+      this.#closed = closed;
+      this.#forced = false;
+    }
+  }
+
+  #throwUnreported(): void {
+    if (this.#error !== undefined && !this.#reported) {
+      this.#reported = true;
+      // Report the count as of now, not as of the failure.
+      const e = this.#error;
+      throw new CaptureWriteError(this.name, e.seq, this.#dropped, e.cause);
+    }
+  }
+
+  /** Hands the buffer to the sink: written now (sync) or queued (async). */
+  #flushBuffer(): void {
+    if (this.#error !== undefined) return;
+    if (this.#sync !== undefined) {
+      this.#writeSync(this.#buf, this.#len, this.#ends, this.#seqs);
+      this.#len = 0;
+      this.#ends.length = 0;
+      this.#seqs.length = 0;
+      return;
+    }
+    this.#queue.push({
+      bytes: this.#buf.subarray(0, this.#len),
+      ends: this.#ends,
+      seqs: this.#seqs,
+    });
+    this.#queued += this.#len;
+    // The queued buffer is owned by the pending write; start a fresh one.
+    this.#buf = new Uint8Array(this.#bufferSize);
+    this.#view = new DataView(this.#buf.buffer);
+    this.#len = 0;
+    this.#ends = [];
+    this.#seqs = [];
+    if (this.#draining === undefined) {
+      this.#draining = this.#drain().finally(() => {
+        this.#draining = undefined;
+      });
+    }
+  }
+
+  #writeSync(bytes: Uint8Array, len: number, ends: number[], seqs: number[]): void {
+    const sink = this.#sync!;
+    let off = 0;
+    try {
+      while (off < len) {
+        const n = sink.writeSync(bytes.subarray(off, len));
+        if (!(n > 0)) throw new Error(`write returned ${n}`);
+        off += n;
+        this.#bytes += n;
+      }
+      this.#written += ends.length;
+    } catch (e) {
+      this.#lost(e, off, ends, seqs);
+    }
+  }
+
+  async #drain(): Promise<void> {
+    const sink = this.#async!;
+    while (this.#queue.length > 0 && this.#error === undefined) {
+      const item = this.#queue[0]!;
+      let off = 0;
+      try {
+        while (off < item.bytes.byteLength) {
+          const n = await sink.write(item.bytes.subarray(off));
+          if (!(n > 0)) throw new Error(`write returned ${n}`);
+          off += n;
+          this.#bytes += n;
+        }
+      } catch (e) {
+        this.#queue.shift();
+        this.#queued -= item.bytes.byteLength;
+        this.#lost(e, off, item.ends, item.seqs);
+        return;
+      }
+      this.#queue.shift();
+      this.#queued -= item.bytes.byteLength;
+      this.#written += item.ends.length;
+    }
+  }
+
+  /** A write failed after `off` bytes of a buffer holding records ending at `ends`. */
+  #lost(e: unknown, off: number, ends: number[], seqs: number[]): void {
+    let whole = 0;
+    while (whole < ends.length && ends[whole]! <= off) whole++;
+    this.#written += whole;
+    let lost = ends.length - whole;
+    // Everything still queued or buffered is lost with it.
+    for (const q of this.#queue) lost += q.ends.length;
+    lost += this.#async !== undefined ? this.#ends.length : 0;
+    this.#queue = [];
+    this.#queued = 0;
+    if (this.#async !== undefined) {
+      this.#len = 0;
+      this.#ends = [];
+      this.#seqs = [];
+    }
+    this.#fail(e, seqs[whole] ?? this.#seq, lost, "write");
+  }
+
+  #fail(e: unknown, seq: number, lost: number, what: string): void {
+    this.#dropped += lost;
+    if (this.#error === undefined) {
+      this.#error = new CaptureWriteError(this.name, seq, this.#dropped, e, what);
+    }
+  }
+}

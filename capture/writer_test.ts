@@ -1,0 +1,371 @@
+import assert from "node:assert/strict";
+import {
+  type AsyncSink,
+  CaptureReader,
+  CaptureWriteError,
+  CaptureWriter,
+  decodeCapture,
+  decodeNote,
+  EncodeError,
+  FUSE_IN_HEADER_SIZE,
+  FUSE_OUT_HEADER_SIZE,
+  MAX_RECORD_BODY,
+  RecordFlag,
+  RecordKind,
+  type SyncSink,
+} from "./mod.ts";
+import { assertRecord, concat, sampleRecords } from "../decode/_pcapng_samples.ts";
+
+/** An in-memory sync sink that records every write call. */
+class MemorySink implements SyncSink {
+  chunks: Uint8Array[] = [];
+  /** Accept at most this many bytes per call (short writes). */
+  maxPerCall = Infinity;
+  writeSync(p: Uint8Array): number {
+    const n = Math.min(p.byteLength, this.maxPerCall);
+    this.chunks.push(p.slice(0, n));
+    return n;
+  }
+  get bytes(): Uint8Array {
+    return concat(this.chunks);
+  }
+}
+
+/** A sync sink with room for `capacity` bytes, then ENOSPC like a full disk. */
+class FullDiskSink implements SyncSink {
+  written: Uint8Array[] = [];
+  #left: number;
+  constructor(capacity: number) {
+    this.#left = capacity;
+  }
+  writeSync(p: Uint8Array): number {
+    if (this.#left === 0) {
+      throw Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+    }
+    const n = Math.min(this.#left, p.byteLength);
+    this.written.push(p.slice(0, n));
+    this.#left -= n;
+    return n;
+  }
+}
+
+async function tempFile(): Promise<string> {
+  return await Deno.makeTempFile({ prefix: "vfstrace-capture-", suffix: ".pcapng" });
+}
+
+Deno.test("writer: records of every kind round-trip through a file", async () => {
+  const path = await tempFile();
+  try {
+    const records = sampleRecords(2000, 42, 20_000);
+    const writer = CaptureWriter.create(path, { bufferSize: 16 << 10 });
+    for (const r of records) assert.equal(writer.append(r), r.seq);
+    await writer.close();
+    assert.deepEqual(
+      { ...writer.stats, bytes: 0 },
+      { records: 2000, written: 2000, dropped: 0, bytes: 0, pendingBytes: 0 },
+    );
+    const bytes = await Deno.readFile(path);
+    assert.equal(writer.stats.bytes, bytes.byteLength);
+    const d = decodeCapture(bytes);
+    assert.equal(d.error, undefined);
+    assert.equal(d.truncatedAt, undefined);
+    assert.equal(d.records.length, records.length);
+    d.records.forEach((got, i) => assertRecord(got, records[i]!));
+    assert.match(d.section?.userAppl ?? "", /^vfstrace \d+\.\d+\.\d+/);
+    assert.ok(d.section?.os);
+    assert.equal(d.section?.hardware, Deno.build.arch);
+    // And through the streaming reader.
+    const reader = await CaptureReader.open(path);
+    let i = 0;
+    for await (const got of reader) assertRecord(got, records[i++]!);
+    assert.equal(i, records.length);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("writer: default clock is epoch ns, monotonic, sub-millisecond", async () => {
+  const sink = new MemorySink();
+  const writer = new CaptureWriter(sink);
+  const before = BigInt(Date.now()) * 1_000_000n;
+  for (let i = 0; i < 5000; i++) writer.append({ kind: RecordKind.NOTIFY });
+  const now = writer.nowNs();
+  await writer.close();
+  const after = BigInt(Date.now()) * 1_000_000n;
+  const ts = decodeCapture(sink.bytes).records.map((r) => r.timestampNs);
+  assert.equal(ts.length, 5000);
+  for (let i = 1; i < ts.length; i++) assert.ok(ts[i]! >= ts[i - 1]!, `not monotonic at ${i}`);
+  assert.ok(ts[0]! >= before - 2_000_000n && ts[ts.length - 1]! <= after + 2_000_000n);
+  assert.ok(now >= ts[ts.length - 1]!);
+  // Sub-millisecond: many distinct values inside one millisecond.
+  assert.ok(new Set(ts).size > 100, `${new Set(ts).size} distinct timestamps`);
+  assert.ok(ts.some((t) => t % 1_000_000n !== 0n));
+});
+
+Deno.test("writer: an explicit clock and explicit timestamps are used as given", async () => {
+  const sink = new MemorySink();
+  let t = 5n;
+  const writer = new CaptureWriter(sink, { clock: () => (t += 10n) });
+  writer.append({ kind: 4 });
+  writer.append({ kind: 4, timestampNs: 1n << 62n });
+  await writer.close();
+  assert.deepEqual(decodeCapture(sink.bytes).records.map((r) => r.timestampNs), [15n, 1n << 62n]);
+});
+
+Deno.test("writer: snaplen cuts FUSE data but keeps headers; other kinds are never cut", async () => {
+  const sink = new MemorySink();
+  const writer = new CaptureWriter(sink, { snaplen: 64 });
+  const big = new Uint8Array(5000).map((_, i) => i & 0xff);
+  writer.append({ kind: RecordKind.FUSE_REQUEST, body: big });
+  writer.append({ kind: RecordKind.FUSE_REQUEST, body: big, keep: 200 });
+  writer.append({ kind: RecordKind.FUSE_REPLY, body: big });
+  writer.append({ kind: RecordKind.VHOST_USER, body: big });
+  writer.append({ kind: RecordKind.NOTE, body: big });
+  writer.append({ kind: RecordKind.FUSE_REQUEST, body: big.subarray(0, 30) });
+  await writer.close();
+  const small = new CaptureWriter(new MemorySink(), { snaplen: 0 });
+  small.append({ kind: RecordKind.FUSE_REQUEST, body: big });
+  await small.close();
+  const got = decodeCapture(sink.bytes).records.map((r) => [r.body.byteLength, r.originalLength]);
+  assert.deepEqual(got, [[64, 5000], [200, 5000], [64, 5000], [5000, 5000], [5000, 5000], [
+    30,
+    30,
+  ]]);
+  const recs = decodeCapture(sink.bytes).records;
+  assert.equal(recs[0]!.flags, RecordFlag.TRUNCATED);
+  assert.equal(recs[3]!.flags, 0);
+  assert.deepEqual(recs[0]!.body, big.subarray(0, 64));
+  // snaplen 0 still keeps the FUSE headers.
+  const z = new MemorySink();
+  const w0 = new CaptureWriter(z, { snaplen: 0 });
+  w0.append({ kind: RecordKind.FUSE_REQUEST, body: big });
+  w0.append({ kind: RecordKind.FUSE_REPLY, body: big });
+  await w0.close();
+  assert.deepEqual(
+    decodeCapture(z.bytes).records.map((r) => r.body.byteLength),
+    [FUSE_IN_HEADER_SIZE, FUSE_OUT_HEADER_SIZE],
+  );
+});
+
+Deno.test("writer: large bodies grow the buffer; nothing exceeds Wireshark's packet cap", async () => {
+  const sink = new MemorySink();
+  const writer = new CaptureWriter(sink, { bufferSize: 4096 });
+  const body = new Uint8Array(128 << 10).fill(3);
+  const huge = new Uint8Array(1 << 20).fill(4);
+  writer.append({ kind: RecordKind.FUSE_REQUEST, body });
+  writer.append({ kind: RecordKind.FUSE_REQUEST, body: huge });
+  writer.append({ kind: RecordKind.FUSE_REPLY, body: Uint8Array.of(1) });
+  await writer.close();
+  const r = decodeCapture(sink.bytes).records;
+  assert.equal(r[0]!.body.byteLength, 128 << 10);
+  assert.equal(r[1]!.body.byteLength, MAX_RECORD_BODY);
+  assert.equal(r[1]!.originalLength, 1 << 20);
+  assert.equal(r[1]!.flags & RecordFlag.TRUNCATED, RecordFlag.TRUNCATED);
+  assert.equal(r[2]!.body.byteLength, 1);
+});
+
+Deno.test("writer: every write ends on a block boundary, short writes included", async () => {
+  for (const maxPerCall of [Infinity, 1000, 7]) {
+    const sink = new MemorySink();
+    sink.maxPerCall = maxPerCall;
+    const writer = new CaptureWriter(sink, { bufferSize: 4096, flushIntervalMs: 0 });
+    const records = sampleRecords(300, 8, 3000);
+    const boundaries: number[] = [];
+    for (const r of records) {
+      const before = sink.chunks.length;
+      writer.append(r);
+      if (sink.chunks.length !== before) boundaries.push(sink.bytes.byteLength);
+    }
+    await writer.close();
+    boundaries.push(sink.bytes.byteLength);
+    assert.ok(boundaries.length > 10);
+    // A crash after any flush leaves a file that reads back cleanly.
+    for (const end of boundaries) {
+      const d = decodeCapture(sink.bytes.subarray(0, end));
+      assert.equal(d.truncatedAt, undefined, `flush ending at ${end} (max ${maxPerCall})`);
+      assert.equal(d.error, undefined);
+    }
+    assert.equal(decodeCapture(sink.bytes).records.length, 300);
+  }
+});
+
+Deno.test("writer: buffered records reach the file within flushIntervalMs", async () => {
+  const path = await tempFile();
+  const writer = CaptureWriter.create(path, { flushIntervalMs: 200 });
+  try {
+    const headerSize = (await Deno.stat(path)).size;
+    assert.ok(headerSize > 0, "the file header is written at open");
+    writer.append({ kind: RecordKind.NOTE, body: new Uint8Array(10) });
+    assert.equal((await Deno.stat(path)).size, headerSize, "buffered, not yet written");
+    const deadline = Date.now() + 5000;
+    while ((await Deno.stat(path)).size === headerSize && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(decodeCapture(await Deno.readFile(path)).records.length, 1);
+  } finally {
+    await writer.close();
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("writer: a full disk (ENOSPC) is a CaptureWriteError and dropped records are counted", async () => {
+  // Every capacity from 3000 to 3400 bytes: the disk fills mid-record and exactly at record ends.
+  for (let capacity = 3000; capacity < 3400; capacity++) {
+    const sink = new FullDiskSink(capacity);
+    const writer = new CaptureWriter(sink, { bufferSize: 4096, flushIntervalMs: 0 });
+    let thrown: CaptureWriteError | undefined;
+    let appended = 0;
+    for (let i = 0; i < 100; i++) {
+      try {
+        writer.append({ kind: RecordKind.FUSE_REPLY, body: new Uint8Array(100 + (i % 7)) });
+      } catch (e) {
+        assert.ok(e instanceof CaptureWriteError, String(e));
+        assert.equal(thrown, undefined, "thrown once only");
+        thrown = e;
+      }
+      appended++;
+    }
+    assert.ok(thrown, "the failure surfaced");
+    assert.equal(thrown.code, "ENOSPC");
+    assert.equal(thrown.path, "capture");
+    assert.match(thrown.message, /write failed at record seq \d+: No space left.*dropped/);
+    const onDisk = decodeCapture(concat(sink.written));
+    assert.equal(onDisk.error, undefined);
+    // The first record lost is the one after the last whole record on disk.
+    assert.equal(thrown.seq, onDisk.records.length, `capacity ${capacity}`);
+    assert.ok(thrown.dropped > 0);
+    await assert.rejects(writer.close(), (e) => {
+      assert.ok(e instanceof CaptureWriteError);
+      assert.equal(e.seq, thrown!.seq);
+      // Nothing silently lost: on disk + dropped = everything appended.
+      assert.equal(e.dropped, appended - onDisk.records.length, `capacity ${capacity}`);
+      return true;
+    });
+    assert.equal(writer.dropped + onDisk.records.length, appended);
+    assert.equal(writer.stats.written, onDisk.records.length);
+  }
+});
+
+/** Whether this process may write /dev/full (Deno asks for --allow-all for devices). */
+function devFullWritable(): string | undefined {
+  try {
+    Deno.openSync("/dev/full", { write: true }).close();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+const devFullProblem = devFullWritable();
+if (devFullProblem !== undefined) {
+  console.log(
+    `capture/writer_test.ts: a real ENOSPC on /dev/full is ignored: ${devFullProblem} ` +
+      "(the full-disk sink test covers the logic)",
+  );
+}
+
+Deno.test({
+  name: "writer: /dev/full fails at open with CaptureWriteError ENOSPC",
+  ignore: devFullProblem !== undefined,
+  fn() {
+    assert.throws(() => CaptureWriter.create("/dev/full"), (e) => {
+      assert.ok(e instanceof CaptureWriteError);
+      assert.equal(e.code, "ENOSPC");
+      assert.equal(e.path, "/dev/full");
+      assert.equal(e.seq, 0);
+      return true;
+    });
+  },
+});
+
+Deno.test("writer: a read-only file fails at open with CaptureWriteError", async () => {
+  const path = await tempFile();
+  const readOnly = await Deno.open(path, { read: true });
+  try {
+    assert.throws(() => new CaptureWriter(readOnly, { name: path }), (e) => {
+      assert.ok(e instanceof CaptureWriteError);
+      assert.equal(e.path, path);
+      assert.match(e.message, /write failed at record seq 0/);
+      return true;
+    });
+  } finally {
+    readOnly.close();
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("writer: async sink errors surface on the next call and at close", async () => {
+  let calls = 0;
+  const sink: AsyncSink = {
+    write(p) {
+      calls++;
+      if (calls > 2) return Promise.reject(Object.assign(new Error("EIO"), { code: "EIO" }));
+      return Promise.resolve(p.byteLength);
+    },
+  };
+  const writer = new CaptureWriter(sink, { bufferSize: 4096, flushIntervalMs: 0 });
+  for (let i = 0; i < 40; i++) writer.append({ kind: 3, body: new Uint8Array(300) });
+  await new Promise((r) => setTimeout(r, 10));
+  assert.ok(writer.error, "the background write failed");
+  assert.throws(() => writer.append({ kind: 3 }), CaptureWriteError);
+  writer.append({ kind: 3 }); // later appends count as dropped without throwing again
+  await assert.rejects(writer.close(), (e) => {
+    assert.ok(e instanceof CaptureWriteError);
+    assert.equal(e.code, "EIO");
+    assert.equal(e.dropped, 42 - writer.stats.written);
+    return true;
+  });
+});
+
+Deno.test("writer: a slow async sink drops under backpressure and says so in the file", async () => {
+  const chunks: Uint8Array[] = [];
+  let release: () => void = () => {};
+  let gate = new Promise<void>((r) => (release = r));
+  const sink: AsyncSink = {
+    async write(p) {
+      await gate;
+      chunks.push(p.slice());
+      return p.byteLength;
+    },
+  };
+  const writer = new CaptureWriter(sink, {
+    bufferSize: 4096,
+    maxPendingBytes: 16 << 10,
+    flushIntervalMs: 0,
+  });
+  for (let i = 0; i < 300; i++) writer.append({ kind: 2, body: new Uint8Array(200) });
+  assert.ok(writer.dropped > 0, "some records dropped");
+  const dropped = writer.dropped;
+  release();
+  gate = Promise.resolve();
+  await writer.flush();
+  writer.append({ kind: 2, body: new Uint8Array(200) }); // carries the drop report first
+  await writer.close();
+  const d = decodeCapture(concat(chunks));
+  assert.equal(d.error, undefined);
+  const notes = d.records.filter((r) => r.kind === RecordKind.NOTE);
+  assert.equal(notes.length, 1);
+  const note = decodeNote(notes[0]!.body);
+  assert.equal(note.type, "dropped");
+  assert.equal(note.count, dropped);
+  assert.equal(notes[0]!.flags, RecordFlag.SYNTHETIC);
+  // The seq gap in the file is exactly the reported range.
+  const seqs = new Set(d.records.map((r) => r.seq));
+  for (let s = note.first_seq as number; s <= (note.last_seq as number); s++) {
+    assert.ok(!seqs.has(s), `seq ${s} should be missing`);
+  }
+  assert.equal(d.records.length - 1 + dropped, 301);
+});
+
+Deno.test("writer: bad fields throw EncodeError without using a seq; close is idempotent", async () => {
+  const sink = new MemorySink();
+  const writer = new CaptureWriter(sink);
+  assert.throws(() => writer.append({ kind: 300 }), EncodeError);
+  assert.equal(writer.append({ kind: 1 }), 0);
+  assert.equal(writer.note({ type: "stop", reason: "test" }), 1);
+  await writer.close();
+  await writer.close();
+  assert.throws(() => writer.append({ kind: 1 }), /append after close/);
+  const recs = decodeCapture(sink.bytes).records;
+  assert.deepEqual(recs.map((r) => r.seq), [0, 1]);
+  assert.deepEqual(decodeNote(recs[1]!.body), { type: "stop", reason: "test" });
+});

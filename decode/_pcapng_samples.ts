@@ -1,0 +1,258 @@
+/**
+ * Test material for the capture format: a seedable RNG, realistic records
+ * of every kind, and whole capture buffers built from them. Used by the
+ * pcapng tests, the capture tests and the capture benchmark.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  type CaptureRecord,
+  encodeInterfaceDescription,
+  encodeNote,
+  encodeRecord,
+  encodeSectionHeader,
+  MAX_RECORD_BODY,
+  NotifyDirection,
+  packRequestAux,
+  QUEUE_NONE,
+  RecordFlag,
+  type RecordInput,
+  RecordKind,
+  VhostUserDirection,
+} from "./pcapng.ts";
+
+/** xorshift32: tiny, seedable, and the same on every run. */
+export class Rng {
+  #s: number;
+  /** Seeds the generator (0 is replaced: xorshift needs a non-zero state). */
+  constructor(seed: number) {
+    this.#s = seed >>> 0 || 0x9e3779b9;
+  }
+  /** Next u32. */
+  u32(): number {
+    let x = this.#s;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.#s = x >>> 0;
+    return this.#s;
+  }
+  /** Integer in [0, n). */
+  below(n: number): number {
+    return this.u32() % n;
+  }
+  /** One of `xs`. */
+  pick<T>(xs: readonly T[]): T {
+    return xs[this.below(xs.length)] as T;
+  }
+  /** `n` random bytes. */
+  bytes(n: number): Uint8Array {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = this.u32() & 0xff;
+    return b;
+  }
+}
+
+/** Concatenates byte arrays. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+}
+
+function fuseInHeader(len: number, opcode: number, unique: bigint, nodeid: bigint): Uint8Array {
+  const b = new Uint8Array(40);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, len, true);
+  v.setUint32(4, opcode, true);
+  v.setBigUint64(8, unique, true);
+  v.setBigUint64(16, nodeid, true);
+  v.setUint32(24, 1000, true);
+  v.setUint32(28, 1000, true);
+  v.setUint32(32, 4242, true);
+  return b;
+}
+
+function fuseOutHeader(len: number, error: number, unique: bigint): Uint8Array {
+  const b = new Uint8Array(16);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, len, true);
+  v.setInt32(4, error, true);
+  v.setBigUint64(8, unique, true);
+  return b;
+}
+
+function vhostUser(request: number, flags: number, payload: Uint8Array): Uint8Array {
+  const b = new Uint8Array(12 + payload.byteLength);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, request, true);
+  v.setUint32(4, flags, true);
+  v.setUint32(8, payload.byteLength, true);
+  b.set(payload, 12);
+  return b;
+}
+
+/** Epoch ns the samples start at (2026-11-25, a value above 2^53 like real ones). */
+export const SAMPLE_EPOCH_NS = 1_795_617_855_723_316_700n;
+
+/**
+ * `count` records cycling through every kind and direction, with bodies of
+ * random size up to `maxBody` (FUSE data), explicit timestamps and seqs.
+ */
+export function sampleRecords(count: number, seed = 1, maxBody = 8192): RecordInput[] {
+  const rng = new Rng(seed);
+  const out: RecordInput[] = [];
+  let ts = SAMPLE_EPOCH_NS;
+  let unique = 2n;
+  for (let i = 0; i < count; i++) {
+    ts += BigInt(1 + rng.below(100_000));
+    const base = { seq: i, timestampNs: ts };
+    switch (i % 8) {
+      case 0: // vhost-user request with fds (SET_MEM_TABLE-like)
+        out.push({
+          ...base,
+          kind: RecordKind.VHOST_USER,
+          direction: VhostUserDirection.FRONTEND_TO_BACKEND,
+          fdCount: rng.below(9),
+          body: vhostUser(5, 1, rng.bytes(8 + 32 * rng.below(9))),
+          aux: rng.below(50_000),
+        });
+        break;
+      case 1: // vhost-user reply or backend channel traffic
+        out.push({
+          ...base,
+          kind: RecordKind.VHOST_USER,
+          direction: rng.pick([
+            VhostUserDirection.BACKEND_TO_FRONTEND,
+            VhostUserDirection.BACKEND_CHANNEL_REQUEST,
+            VhostUserDirection.BACKEND_CHANNEL_REPLY,
+          ]),
+          body: vhostUser(1, 5, rng.bytes(8)),
+          flags: rng.below(4) === 0 ? RecordFlag.MALFORMED : 0,
+        });
+        break;
+      case 2:
+      case 3: { // FUSE request, sometimes with write data
+        const data = rng.below(3) === 0 ? rng.bytes(rng.below(maxBody + 1)) : new Uint8Array(0);
+        const args = rng.bytes(8 * rng.below(6));
+        const len = 40 + args.byteLength + data.byteLength;
+        unique += 2n;
+        out.push({
+          ...base,
+          kind: RecordKind.FUSE_REQUEST,
+          queue: 1 + rng.below(2),
+          body: data.byteLength ? [fuseInHeader(len, 16, unique, 1n), args, data] : concat([
+            fuseInHeader(len, 3, unique, 1n),
+            args,
+          ]),
+          aux: packRequestAux(rng.below(256), 2 + rng.below(3), 16 + rng.below(1 << 17)),
+        });
+        break;
+      }
+      case 4: { // FUSE reply, paired
+        const data = rng.bytes(rng.below(maxBody + 1));
+        out.push({
+          ...base,
+          kind: RecordKind.FUSE_REPLY,
+          queue: 1,
+          flags: RecordFlag.PAIRED,
+          body: concat([fuseOutHeader(16 + data.byteLength, 0, unique), data]),
+          aux: BigInt(1000 + rng.below(1_000_000)),
+        });
+        break;
+      }
+      case 5: // NOTE
+        out.push({
+          ...base,
+          kind: RecordKind.NOTE,
+          flags: RecordFlag.SYNTHETIC,
+          body: encodeNote({ type: "features_masked", mask: "0x40000000", names: ["LOG_ALL"] }),
+          comment: rng.below(2) ? "masked by --hide-features" : undefined,
+        });
+        break;
+      case 6: // NOTIFY with counter
+        out.push({
+          ...base,
+          kind: RecordKind.NOTIFY,
+          queue: rng.below(3),
+          direction: rng.pick(Object.values(NotifyDirection)),
+          body: new Uint8Array(8).fill(1, 0, 1),
+          aux: 1 + rng.below(5),
+        });
+        break;
+      default: // NOTIFY without body, no queue
+        out.push({
+          ...base,
+          kind: RecordKind.NOTIFY,
+          queue: QUEUE_NONE,
+          direction: NotifyDirection.CALL_TO_GUEST,
+        });
+    }
+  }
+  return out;
+}
+
+/** The file header vfstrace writes (SHB + IDB), with fixed option values. */
+export function sampleHeader(): Uint8Array {
+  return concat([
+    encodeSectionHeader({ userAppl: "vfstrace test", os: "Linux test", hardware: "x86_64" }),
+    encodeInterfaceDescription({ description: "test capture" }),
+  ]);
+}
+
+/** A whole capture: header + the EPBs of `records`; also each block's start offset. */
+export function buildCapture(records: readonly RecordInput[]): {
+  bytes: Uint8Array;
+  starts: number[];
+} {
+  const parts = [sampleHeader()];
+  const starts: number[] = [];
+  let off = parts[0]!.byteLength;
+  for (const r of records) {
+    const b = encodeRecord(r);
+    starts.push(off);
+    off += b.byteLength;
+    parts.push(b);
+  }
+  return { bytes: concat(parts), starts };
+}
+
+/** Body of a record input as one array. */
+export function bodyOf(r: RecordInput): Uint8Array {
+  const b = r.body;
+  if (b === undefined) return new Uint8Array(0);
+  return b instanceof Uint8Array ? b : concat(b);
+}
+
+/** Asserts that decoded `got` carries exactly what `want` asked for. */
+export function assertRecord(
+  got: CaptureRecord,
+  want: RecordInput,
+  limit: number = MAX_RECORD_BODY,
+): void {
+  const body = bodyOf(want);
+  const cap = Math.min(body.byteLength, limit);
+  const original = want.originalLength ?? body.byteLength;
+  assert.equal(got.kind, want.kind);
+  assert.equal(got.seq, want.seq ?? 0);
+  assert.equal(got.timestampNs, want.timestampNs ?? 0n);
+  assert.equal(
+    got.flags,
+    (want.flags ?? 0) | (cap < original ? RecordFlag.TRUNCATED : 0),
+  );
+  assert.equal(got.queue, want.queue ?? QUEUE_NONE);
+  assert.equal(got.fdCount, want.fdCount ?? 0);
+  assert.equal(got.direction, want.direction ?? 0);
+  assert.equal(got.aux, BigInt(want.aux ?? 0));
+  assert.deepEqual(got.body, body.subarray(0, cap));
+  assert.equal(got.originalLength, original);
+  assert.equal(got.comment, want.comment);
+}

@@ -1,0 +1,1679 @@
+/**
+ * The vfstrace capture format: a standard little-endian pcapng file that
+ * Wireshark and tshark open as is, whose packets are vfstrace records.
+ * Pure: encoders, a block decoder and a streaming-friendly parser over byte
+ * buffers; no I/O (capture/ does that). `capture/FORMAT.md` is the same
+ * description for people who only read.
+ *
+ * File:
+ *
+ * 1. Section Header Block: byte-order magic 0x1A2B3C4D, version 1.0,
+ *    section length -1 (unknown), options shb_userappl `vfstrace <version>`,
+ *    shb_os, shb_hardware.
+ * 2. One Interface Description Block: link type LINKTYPE_USER0 (147),
+ *    snaplen 0 (unlimited), options if_name `vfstrace`, if_description,
+ *    if_tsresol 9 (timestamps count nanoseconds since the Unix epoch).
+ * 3. One Enhanced Packet Block per record on interface 0. Its packet data is
+ *    the 24-byte {@link RECORD_LAYOUT} header followed by the record body.
+ *    A body cut by a snap length has captured length < original length (and
+ *    the TRUNCATED flag). An EPB may carry opt_comment options; readers skip
+ *    options they do not know.
+ *
+ * Record header (little-endian, {@link RECORD_LAYOUT} `vfstrace_record`):
+ * magic u16 0x5646 ("FV" on disk, "VF" as a number), version u8 1, kind u8,
+ * flags u16, queue u16 (0xffff: not a virtqueue), fd_count u16, direction
+ * u8, reserved u8 0, seq u32, aux u64. Kinds, flags and directions are the
+ * tables {@link RECORD_KIND}, {@link RECORD_FLAGS},
+ * {@link VHOST_USER_DIRECTION} and {@link NOTIFY_DIRECTION}.
+ *
+ * Packet data is capped at {@link MAX_PACKET_DATA} (262144) bytes, because
+ * Wireshark refuses a whole file (not only the packet) when one USER0 packet
+ * is longer; longer bodies are cut and flagged TRUNCATED.
+ *
+ * Decoding errors are {@link PcapngDecodeError} (a {@link DecodeError}) with
+ * a machine-readable {@link PcapngErrorReason}; "truncated" means the bytes
+ * end inside a block, the normal state of a capture being written or cut by
+ * a crash.
+ *
+ * @module
+ */
+import { BitNames, DecodeError, EncodeError, type Layout, layout, ValueNames } from "./struct.ts";
+
+// ---------------------------------------------------------------------------
+// pcapng constants
+
+/** pcapng block type numbers that vfstrace writes or names. */
+export const PCAPNG_BLOCK = {
+  SHB: 0x0a0d0d0a,
+  IDB: 1,
+  PB: 2,
+  SPB: 3,
+  NRB: 4,
+  ISB: 5,
+  EPB: 6,
+  DSB: 0x0a,
+  CB: 0x0bad,
+  DCB: 0x40000bad,
+} as const;
+
+/** Names of pcapng block types (unknown types are skipped when reading). */
+export const PCAPNG_BLOCK_TYPE: ValueNames = new ValueNames("pcapng_block_type", PCAPNG_BLOCK);
+
+/** Byte-order magic of a section written in the reader's (little-endian) order. */
+export const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
+/** The byte-order magic as a little-endian reader sees a big-endian section. */
+export const BYTE_ORDER_MAGIC_SWAPPED = 0x4d3c2b1a;
+/** pcapng major version written and accepted. */
+export const PCAPNG_MAJOR = 1;
+/** pcapng minor version written. */
+export const PCAPNG_MINOR = 0;
+/** LINKTYPE_USER0: the link type reserved for private use, ours in this file. */
+export const LINKTYPE_USER0 = 147;
+/** if_tsresol value meaning 10^-9 s (nanoseconds). */
+export const TSRESOL_NANOSECONDS = 9;
+/** if_tsresol pcapng assumes when the option is absent (microseconds). */
+export const TSRESOL_DEFAULT = 6;
+
+/** pcapng option codes used by vfstrace (codes are per block type). */
+export const PCAPNG_OPTION = {
+  END_OF_OPT: 0,
+  COMMENT: 1,
+  SHB_HARDWARE: 2,
+  SHB_OS: 3,
+  SHB_USERAPPL: 4,
+  IF_NAME: 2,
+  IF_DESCRIPTION: 3,
+  IF_TSRESOL: 9,
+} as const;
+
+/**
+ * Largest packet data (record header + body) in one EPB. Wireshark's pcapng
+ * reader rejects a USER0 packet above WTAP_MAX_PACKET_SIZE_STANDARD (262144)
+ * as a bad file and stops reading there, so no record may exceed it.
+ */
+export const MAX_PACKET_DATA = 262144;
+
+/**
+ * Default cap on any block's total length when reading. Larger length fields
+ * are treated as corruption rather than buffered (a reader of stdin cannot
+ * know the file size); vfstrace's own blocks stay below 330 KiB.
+ */
+export const DEFAULT_MAX_BLOCK_LENGTH = 16 << 20;
+
+/**
+ * Largest block considered when resynchronising after corruption: bounds the
+ * bytes a reader must buffer to reject a candidate (an EPB of
+ * {@link MAX_PACKET_DATA} with a long comment fits).
+ */
+export const MAX_RESYNC_BLOCK_LENGTH = 1 << 20;
+
+/** Longest option value pcapng can express (16-bit option length). */
+export const MAX_OPTION_LENGTH = 0xffff;
+
+// ---------------------------------------------------------------------------
+// Block layouts (the fixed parts; options follow, then the trailing length)
+
+/** Fixed part of the Section Header Block. */
+export const SHB_LAYOUT: Layout = layout("pcapng_shb", [
+  { name: "block_type", type: "u32", display: { kind: "hex" } },
+  { name: "block_total_length", type: "u32" },
+  { name: "byte_order_magic", type: "u32", display: { kind: "hex" } },
+  { name: "major_version", type: "u16" },
+  { name: "minor_version", type: "u16" },
+  { name: "section_length", type: "i64" },
+]);
+
+/** Fixed part of the Interface Description Block. */
+export const IDB_LAYOUT: Layout = layout("pcapng_idb", [
+  { name: "block_type", type: "u32", display: { kind: "hex" } },
+  { name: "block_total_length", type: "u32" },
+  { name: "link_type", type: "u16" },
+  { name: "reserved", type: "u16", pad: true },
+  { name: "snaplen", type: "u32" },
+]);
+
+/** Fixed part of the Enhanced Packet Block; packet data follows. */
+export const EPB_LAYOUT: Layout = layout("pcapng_epb", [
+  { name: "block_type", type: "u32", display: { kind: "hex" } },
+  { name: "block_total_length", type: "u32" },
+  { name: "interface_id", type: "u32" },
+  { name: "timestamp_high", type: "u32" },
+  { name: "timestamp_low", type: "u32" },
+  { name: "captured_length", type: "u32" },
+  { name: "original_length", type: "u32" },
+]);
+
+function at(l: Layout, field: string): number {
+  const o = l.offsets.get(field);
+  if (o === undefined) throw new Error(`${l.name} has no field ${field}`);
+  return o;
+}
+
+// Offsets for the hot paths, derived from the layouts so they cannot drift.
+const SHB_FIXED = SHB_LAYOUT.size();
+const IDB_FIXED = IDB_LAYOUT.size();
+const EPB_FIXED = EPB_LAYOUT.size();
+const O_BOM = at(SHB_LAYOUT, "byte_order_magic");
+const O_IF = at(EPB_LAYOUT, "interface_id");
+const O_TSH = at(EPB_LAYOUT, "timestamp_high");
+const O_TSL = at(EPB_LAYOUT, "timestamp_low");
+const O_CAP = at(EPB_LAYOUT, "captured_length");
+const O_ORIG = at(EPB_LAYOUT, "original_length");
+/** Smallest legal total length per block type: fixed part + trailing length. */
+const MIN_SHB = SHB_FIXED + 4;
+const MIN_IDB = IDB_FIXED + 4;
+const MIN_EPB = EPB_FIXED + 4;
+const MIN_BLOCK = 12;
+const SHB_TYPE_BYTES = [0x0a, 0x0d, 0x0d, 0x0a];
+
+// ---------------------------------------------------------------------------
+// The vfstrace record
+
+/** The 16-bit record magic ("VF"). */
+export const RECORD_MAGIC = 0x5646;
+/** Record header version written and accepted. */
+export const RECORD_VERSION = 1;
+/** `queue` value of records that do not belong to a virtqueue. */
+export const QUEUE_NONE = 0xffff;
+/** Bytes of fuse_in_header: the part of a FUSE_REQUEST body a snap length never cuts. */
+export const FUSE_IN_HEADER_SIZE = 40;
+/** Bytes of fuse_out_header: the part of a FUSE_REPLY body a snap length never cuts. */
+export const FUSE_OUT_HEADER_SIZE = 16;
+
+/** Record kinds (the `kind` byte). */
+export const RecordKind = {
+  VHOST_USER: 1,
+  FUSE_REQUEST: 2,
+  FUSE_REPLY: 3,
+  NOTE: 4,
+  NOTIFY: 5,
+} as const;
+
+/** Names of record kinds. */
+export const RECORD_KIND: ValueNames = new ValueNames("vfstrace_record_kind", RecordKind);
+
+/** Record flag bits (the `flags` word). */
+export const RecordFlag = {
+  /** The body was cut (snap length or packet cap); original length holds the full size. */
+  TRUNCATED: 1,
+  /** The proxy could not decode it; the body is kept raw. */
+  MALFORMED: 2,
+  /** A reply whose request is in the file. */
+  PAIRED: 4,
+  /** Generated by vfstrace (notes, drop reports), not seen on the wire. */
+  SYNTHETIC: 8,
+} as const;
+
+/** Names of record flag bits. */
+export const RECORD_FLAGS: BitNames = new BitNames("vfstrace_record_flags", RecordFlag);
+
+/** `direction` of VHOST_USER records. */
+export const VhostUserDirection = {
+  /** Main socket, front-end (QEMU) → back-end: a request. */
+  FRONTEND_TO_BACKEND: 0,
+  /** Main socket, back-end → front-end: a reply. */
+  BACKEND_TO_FRONTEND: 1,
+  /** Backend channel, back-end → front-end: a request. */
+  BACKEND_CHANNEL_REQUEST: 2,
+  /** Backend channel, front-end → back-end: a reply. */
+  BACKEND_CHANNEL_REPLY: 3,
+} as const;
+
+/** Names of VHOST_USER directions. */
+export const VHOST_USER_DIRECTION: ValueNames = new ValueNames(
+  "vfstrace_vhost_user_direction",
+  VhostUserDirection,
+);
+
+/** `direction` of NOTIFY records: which eventfd was signalled, by whom. */
+export const NotifyDirection = {
+  /** The guest kicked a queue (QEMU's kick eventfd). */
+  GUEST_KICK: 0,
+  /** The back-end signalled its call eventfd. */
+  BACKEND_CALL: 1,
+  /** The proxy kicked the back-end. */
+  KICK_TO_BACKEND: 2,
+  /** The proxy signalled the guest (QEMU's call eventfd). */
+  CALL_TO_GUEST: 3,
+} as const;
+
+/** Names of NOTIFY directions. */
+export const NOTIFY_DIRECTION: ValueNames = new ValueNames(
+  "vfstrace_notify_direction",
+  NotifyDirection,
+);
+
+/**
+ * Direction table per record kind. Kinds not listed (FUSE_REQUEST,
+ * FUSE_REPLY, NOTE) always have direction 0: the kind says it.
+ */
+export const DIRECTION_BY_KIND: ReadonlyMap<number, ValueNames> = new Map([
+  [RecordKind.VHOST_USER, VHOST_USER_DIRECTION],
+  [RecordKind.NOTIFY, NOTIFY_DIRECTION],
+]);
+
+/** Name of `direction` for a record of `kind`, or its number. */
+export function formatDirection(kind: number, direction: number): string {
+  return DIRECTION_BY_KIND.get(kind)?.format(direction) ?? String(direction);
+}
+
+/**
+ * The 24-byte record header at the start of every EPB's packet data.
+ * `aux` by kind: VHOST_USER relay latency ns (0 = unknown); FUSE_REQUEST
+ * {@link packRequestAux}; FUSE_REPLY latency ns since the request record;
+ * NOTIFY the eventfd counter; NOTE 0.
+ */
+export const RECORD_LAYOUT: Layout = layout("vfstrace_record", [
+  { name: "magic", type: "u16", display: { kind: "hex" } },
+  { name: "version", type: "u8" },
+  { name: "kind", type: "u8", display: { kind: "enum", set: RECORD_KIND } },
+  { name: "flags", type: "u16", display: { kind: "flags", set: RECORD_FLAGS } },
+  { name: "queue", type: "u16" },
+  { name: "fd_count", type: "u16" },
+  { name: "direction", type: "u8" },
+  { name: "reserved", type: "u8", pad: true },
+  { name: "seq", type: "u32" },
+  { name: "aux", type: "u64", display: { kind: "hex" } },
+]);
+
+/** Bytes of the record header. */
+export const RECORD_HEADER_SIZE: number = RECORD_LAYOUT.size();
+/** Largest body one record can carry whole ({@link MAX_PACKET_DATA} − header). */
+export const MAX_RECORD_BODY: number = MAX_PACKET_DATA - RECORD_HEADER_SIZE;
+
+const R_MAGIC = at(RECORD_LAYOUT, "magic");
+const R_VERSION = at(RECORD_LAYOUT, "version");
+const R_KIND = at(RECORD_LAYOUT, "kind");
+const R_FLAGS = at(RECORD_LAYOUT, "flags");
+const R_QUEUE = at(RECORD_LAYOUT, "queue");
+const R_FDS = at(RECORD_LAYOUT, "fd_count");
+const R_DIR = at(RECORD_LAYOUT, "direction");
+const R_RESERVED = at(RECORD_LAYOUT, "reserved");
+const R_SEQ = at(RECORD_LAYOUT, "seq");
+const R_AUX = at(RECORD_LAYOUT, "aux");
+
+/** The three parts of a FUSE_REQUEST record's `aux`. */
+export interface RequestAux {
+  /** Descriptor table index of the chain's head. */
+  readonly head: number;
+  /** Descriptors in the chain. */
+  readonly descriptors: number;
+  /** Bytes of device-writable buffers the chain offers for the reply. */
+  readonly writable: number;
+}
+
+/** FUSE_REQUEST aux: head (u16) | descriptor count (u16) << 16 | writable bytes (u32) << 32. */
+export function packRequestAux(head: number, descriptors: number, writable: number): bigint {
+  if (!isUint(head, 0xffff) || !isUint(descriptors, 0xffff) || !isUint(writable, 0xffffffff)) {
+    throw new EncodeError(
+      `vfstrace_record.aux: head ${head}, descriptors ${descriptors}, writable ${writable} ` +
+        "do not fit u16, u16, u32",
+    );
+  }
+  return (BigInt(writable) << 32n) | BigInt(descriptors * 0x10000 + head);
+}
+
+/** Splits a FUSE_REQUEST aux into its parts. */
+export function unpackRequestAux(aux: bigint): RequestAux {
+  const lo = Number(aux & 0xffffffffn);
+  return {
+    head: lo & 0xffff,
+    descriptors: lo >>> 16,
+    writable: Number((aux >> 32n) & 0xffffffffn),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// NOTE bodies
+
+/**
+ * NOTE types vfstrace writes, with the fields each carries (more may come;
+ * readers show unknown types and fields as they are).
+ */
+export const NOTE_TYPES = {
+  start: "capture started: version, argv, frontend and backend sockets",
+  stop: "capture stopped: reason, records, dropped",
+  features_masked: "feature bits the proxy hid: which (features|protocol_features), mask, names",
+  malformed_chain: "a descriptor chain the proxy could not use: queue, head, reason",
+  backend_exit: "the back-end went away: pid, code, signal",
+  dropped: "records lost before reaching the file: count, first_seq, last_seq, reason",
+} as const;
+
+/** A JSON value. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | readonly JsonValue[]
+  | { readonly [key: string]: JsonValue };
+
+/** The body of a NOTE record: a JSON object with a string `type`. */
+export interface Note {
+  /** What happened; see {@link NOTE_TYPES}. */
+  readonly type: string;
+  /** The note's details. */
+  readonly [field: string]: JsonValue;
+}
+
+const utf8 = new TextEncoder();
+const utf8Lossy = new TextDecoder("utf-8", { fatal: false });
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+
+/** UTF-8 JSON of `note` (a NOTE record body). Throws EncodeError if it is not JSON. */
+export function encodeNote(note: Note): Uint8Array {
+  if (typeof note.type !== "string" || note.type === "") {
+    throw new EncodeError("vfstrace note: `type` must be a non-empty string");
+  }
+  let text: string;
+  try {
+    text = JSON.stringify(note);
+  } catch (e) {
+    throw new EncodeError(`vfstrace note ${note.type}: ${(e as Error).message}`);
+  }
+  return utf8.encode(text);
+}
+
+/** Parses a NOTE body. Throws DecodeError unless it is a UTF-8 JSON object with a string `type`. */
+export function decodeNote(body: Uint8Array): Note {
+  let value: unknown;
+  try {
+    value = JSON.parse(utf8Strict.decode(body));
+  } catch (e) {
+    throw new DecodeError(`vfstrace note: not UTF-8 JSON: ${(e as Error).message}`, 0);
+  }
+  if (
+    typeof value !== "object" || value === null || Array.isArray(value) ||
+    typeof (value as { type?: unknown }).type !== "string"
+  ) {
+    throw new DecodeError("vfstrace note: not a JSON object with a string `type`", 0);
+  }
+  return value as Note;
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/** Why a pcapng byte sequence was rejected. */
+export type PcapngErrorReason =
+  /** The bytes end inside a block: normal for a capture being written or cut by a crash. */
+  | "truncated"
+  /** The first block is not a Section Header Block. */
+  | "not-pcapng"
+  /** A big-endian section: readable pcapng, but vfstrace only reads little-endian. */
+  | "big-endian"
+  /** A Section Header Block whose byte-order magic is neither order. */
+  | "bad-magic"
+  /** A pcapng major version other than 1. */
+  | "bad-version"
+  /** A block type that cannot occur (0 is reserved). */
+  | "bad-type"
+  /** Total length fields not a multiple of 4, below the minimum, or disagreeing. */
+  | "bad-length"
+  /** A total length above the reader's limit. */
+  | "too-long"
+  /** Options that run past their block. */
+  | "bad-options"
+  /** An EPB naming an interface that no IDB described. */
+  | "bad-interface"
+  /** An EPB on the vfstrace interface that does not hold a valid record. */
+  | "bad-record";
+
+/**
+ * A rejected pcapng input. `offset` (and the message) count from the start
+ * of the input, or of the file for streaming readers.
+ */
+export class PcapngDecodeError extends DecodeError {
+  /** Machine-readable cause. */
+  readonly reason: PcapngErrorReason;
+  /** Creates the error for the problem at `offset`. */
+  constructor(reason: PcapngErrorReason, message: string, offset: number) {
+    super(`pcapng: ${message}`, offset);
+    this.name = "PcapngDecodeError";
+    this.reason = reason;
+  }
+
+  /**
+   * True when the block boundaries themselves are lost (lengths, type,
+   * magic), so a reader must scan for the next block; false when the block
+   * framing is sound and only its content is bad (skip one block).
+   */
+  get framing(): boolean {
+    return this.reason !== "bad-options" && this.reason !== "bad-interface" &&
+      this.reason !== "bad-record" && this.reason !== "bad-version";
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Encoding: SHB, IDB, generic EPB
+
+function pad4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+function isUint(v: number, max: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+type Option = readonly [code: number, value: Uint8Array];
+
+function optionBytes(code: number, value: string | Uint8Array | undefined, out: Option[]): void {
+  if (value === undefined) return;
+  const bytes = typeof value === "string" ? utf8.encode(value) : value;
+  if (bytes.byteLength > MAX_OPTION_LENGTH) {
+    throw new EncodeError(`pcapng option ${code}: ${bytes.byteLength} bytes exceed 65535`);
+  }
+  out.push([code, bytes]);
+}
+
+function optionsLength(opts: readonly Option[]): number {
+  if (opts.length === 0) return 0;
+  let n = 4; // opt_endofopt
+  for (const [, v] of opts) n += 4 + pad4(v.byteLength);
+  return n;
+}
+
+function writeOptions(
+  bytes: Uint8Array,
+  view: DataView,
+  offset: number,
+  opts: readonly Option[],
+): number {
+  if (opts.length === 0) return offset;
+  let p = offset;
+  for (const [code, v] of opts) {
+    view.setUint16(p, code, true);
+    view.setUint16(p + 2, v.byteLength, true);
+    bytes.set(v, p + 4);
+    bytes.fill(0, p + 4 + v.byteLength, p + 4 + pad4(v.byteLength));
+    p += 4 + pad4(v.byteLength);
+  }
+  view.setUint32(p, 0, true); // opt_endofopt, length 0
+  return p + 4;
+}
+
+/** Options of the Section Header Block. */
+export interface SectionOptions {
+  /** shb_userappl, e.g. `vfstrace 0.1.0`. */
+  readonly userAppl?: string | undefined;
+  /** shb_os, e.g. `Linux 6.1.0-18-amd64`. */
+  readonly os?: string | undefined;
+  /** shb_hardware, e.g. `x86_64`. */
+  readonly hardware?: string | undefined;
+  /** opt_comment. */
+  readonly comment?: string | undefined;
+}
+
+/** Encodes a little-endian Section Header Block, version 1.0, section length -1. */
+export function encodeSectionHeader(options: SectionOptions = {}): Uint8Array {
+  const opts: Option[] = [];
+  optionBytes(PCAPNG_OPTION.COMMENT, options.comment, opts);
+  optionBytes(PCAPNG_OPTION.SHB_HARDWARE, options.hardware, opts);
+  optionBytes(PCAPNG_OPTION.SHB_OS, options.os, opts);
+  optionBytes(PCAPNG_OPTION.SHB_USERAPPL, options.userAppl, opts);
+  const len = SHB_FIXED + optionsLength(opts) + 4;
+  const bytes = new Uint8Array(len);
+  const view = new DataView(bytes.buffer);
+  SHB_LAYOUT.encode(view, 0, {
+    block_type: PCAPNG_BLOCK.SHB,
+    block_total_length: len,
+    byte_order_magic: BYTE_ORDER_MAGIC,
+    major_version: PCAPNG_MAJOR,
+    minor_version: PCAPNG_MINOR,
+    section_length: -1n,
+  });
+  view.setUint32(writeOptions(bytes, view, SHB_FIXED, opts), len, true);
+  return bytes;
+}
+
+/** Fields and options of an Interface Description Block. */
+export interface InterfaceOptions {
+  /** Link type; {@link LINKTYPE_USER0} by default. */
+  readonly linkType?: number | undefined;
+  /** Snap length; 0 (unlimited) by default. */
+  readonly snaplen?: number | undefined;
+  /** if_name; `vfstrace` by default. */
+  readonly name?: string | undefined;
+  /** if_description. */
+  readonly description?: string | undefined;
+  /** if_tsresol byte; {@link TSRESOL_NANOSECONDS} by default. */
+  readonly tsresol?: number | undefined;
+  /** opt_comment. */
+  readonly comment?: string | undefined;
+}
+
+/** Encodes an Interface Description Block (by default: vfstrace's USER0, ns timestamps). */
+export function encodeInterfaceDescription(options: InterfaceOptions = {}): Uint8Array {
+  const opts: Option[] = [];
+  optionBytes(PCAPNG_OPTION.COMMENT, options.comment, opts);
+  optionBytes(PCAPNG_OPTION.IF_NAME, options.name ?? "vfstrace", opts);
+  optionBytes(PCAPNG_OPTION.IF_DESCRIPTION, options.description, opts);
+  const tsresol = options.tsresol ?? TSRESOL_NANOSECONDS;
+  if (!isUint(tsresol, 0xff)) throw new EncodeError(`pcapng if_tsresol ${tsresol} is not a u8`);
+  optionBytes(PCAPNG_OPTION.IF_TSRESOL, Uint8Array.of(tsresol), opts);
+  const len = IDB_FIXED + optionsLength(opts) + 4;
+  const bytes = new Uint8Array(len);
+  const view = new DataView(bytes.buffer);
+  IDB_LAYOUT.encode(view, 0, {
+    block_type: PCAPNG_BLOCK.IDB,
+    block_total_length: len,
+    link_type: options.linkType ?? LINKTYPE_USER0,
+    snaplen: options.snaplen ?? 0,
+  });
+  view.setUint32(writeOptions(bytes, view, IDB_FIXED, opts), len, true);
+  return bytes;
+}
+
+/** Input of {@link encodeEnhancedPacket}: any packet, not only vfstrace records. */
+export interface EnhancedPacketInput {
+  /** Interface id; 0 by default. */
+  readonly interfaceId?: number | undefined;
+  /** Timestamp in units of the interface's if_tsresol (ns for vfstrace). */
+  readonly timestamp: bigint;
+  /** Captured packet data. */
+  readonly data: Uint8Array;
+  /** Original packet length; `data.length` by default. */
+  readonly originalLength?: number | undefined;
+  /** opt_comment. */
+  readonly comment?: string | undefined;
+}
+
+/** Encodes any Enhanced Packet Block (tests, tools); records use {@link encodeRecord}. */
+export function encodeEnhancedPacket(input: EnhancedPacketInput): Uint8Array {
+  const opts: Option[] = [];
+  optionBytes(PCAPNG_OPTION.COMMENT, input.comment, opts);
+  const cap = input.data.byteLength;
+  const orig = input.originalLength ?? cap;
+  if (!isUint(orig, 0xffffffff) || orig < cap) {
+    throw new EncodeError(`pcapng_epb: original length ${orig} < captured length ${cap}`);
+  }
+  if (input.timestamp < 0n || input.timestamp >= 1n << 64n) {
+    throw new EncodeError(`pcapng_epb: timestamp ${input.timestamp} is not a u64`);
+  }
+  const len = EPB_FIXED + pad4(cap) + optionsLength(opts) + 4;
+  const bytes = new Uint8Array(len);
+  const view = new DataView(bytes.buffer);
+  EPB_LAYOUT.encode(view, 0, {
+    block_type: PCAPNG_BLOCK.EPB,
+    block_total_length: len,
+    interface_id: input.interfaceId ?? 0,
+    timestamp_high: Number(input.timestamp >> 32n),
+    timestamp_low: Number(input.timestamp & 0xffffffffn),
+    captured_length: cap,
+    original_length: orig,
+  });
+  bytes.set(input.data, EPB_FIXED);
+  view.setUint32(writeOptions(bytes, view, EPB_FIXED + pad4(cap), opts), len, true);
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------
+// Encoding: records
+
+/** A record to encode. Absent fields are 0, except `queue` ({@link QUEUE_NONE}). */
+export interface RecordInput {
+  /** {@link RecordKind}. */
+  readonly kind: number;
+  /** The body, whole or as segments (a descriptor chain's buffers) that are concatenated. */
+  readonly body?: Uint8Array | readonly Uint8Array[] | undefined;
+  /** {@link RecordFlag} bits; TRUNCATED is added when the body is cut. */
+  readonly flags?: number | undefined;
+  /** Virtqueue index, or {@link QUEUE_NONE} (the default). */
+  readonly queue?: number | undefined;
+  /** File descriptors that came with a vhost-user message. */
+  readonly fdCount?: number | undefined;
+  /** Direction, per kind ({@link DIRECTION_BY_KIND}). */
+  readonly direction?: number | undefined;
+  /** Sequence number; a writer assigns its own. */
+  readonly seq?: number | undefined;
+  /** Per-kind u64 ({@link RECORD_LAYOUT}); a number must be a safe integer. */
+  readonly aux?: bigint | number | undefined;
+  /** Nanoseconds since the Unix epoch; a writer's clock supplies it when absent. */
+  readonly timestampNs?: bigint | undefined;
+  /** Full body length when `body` was already cut by the caller (≥ the bytes given). */
+  readonly originalLength?: number | undefined;
+  /** Short text stored as the EPB's opt_comment. */
+  readonly comment?: string | undefined;
+  /**
+   * Body bytes a writer's snap length never cuts (FUSE header + op
+   * arguments); the FUSE header size by default.
+   */
+  readonly keep?: number | undefined;
+}
+
+const TWO32 = 0x1_0000_0000;
+
+/**
+ * Encodes records into caller-owned buffers without allocating (except for
+ * comments): {@link measure} validates a record and computes its block
+ * length, {@link write} then puts it at an offset. A writer keeps one.
+ */
+export class RecordEncoder {
+  #kind = 0;
+  #flags = 0;
+  #queue = 0;
+  #fds = 0;
+  #dir = 0;
+  #auxHi = 0;
+  #auxLo = 0;
+  #segments: Uint8Array | readonly Uint8Array[] | undefined = undefined;
+  #captured = 0;
+  #original = 0;
+  #comment: Uint8Array | undefined = undefined;
+  #length = 0;
+
+  /**
+   * Validates `record` and prepares it; returns the EPB's total length.
+   * At most `limit` body bytes are kept (TRUNCATED set if fewer than the
+   * body). Throws EncodeError for values that do not fit their fields.
+   */
+  measure(record: RecordInput, limit: number = MAX_RECORD_BODY): number {
+    const kind = record.kind;
+    const flags = record.flags ?? 0;
+    const queue = record.queue ?? QUEUE_NONE;
+    const fds = record.fdCount ?? 0;
+    const dir = record.direction ?? 0;
+    if (
+      !isUint(kind, 0xff) || !isUint(flags, 0xffff) || !isUint(queue, 0xffff) ||
+      !isUint(fds, 0xffff) || !isUint(dir, 0xff)
+    ) {
+      throw new EncodeError(
+        `vfstrace_record: kind ${kind}, flags ${flags}, queue ${queue}, fd_count ${fds} or ` +
+          `direction ${dir} out of range`,
+      );
+    }
+    const aux = record.aux ?? 0;
+    if (typeof aux === "number") {
+      if (!Number.isSafeInteger(aux) || aux < 0) {
+        throw new EncodeError(`vfstrace_record.aux: ${aux} is not a safe u64 number`);
+      }
+      this.#auxHi = Math.floor(aux / TWO32);
+      this.#auxLo = aux - this.#auxHi * TWO32;
+    } else {
+      if (aux < 0n || aux >= 1n << 64n) {
+        throw new EncodeError(`vfstrace_record.aux: ${aux} is not a u64`);
+      }
+      this.#auxHi = Number(aux >> 32n);
+      this.#auxLo = Number(aux & 0xffffffffn);
+    }
+    const body = record.body;
+    let total = 0;
+    if (body instanceof Uint8Array) total = body.byteLength;
+    else if (body !== undefined) { for (const s of body) total += s.byteLength; }
+    const original = record.originalLength ?? total;
+    if (!isUint(original, 0xffffffff - RECORD_HEADER_SIZE) || original < total) {
+      throw new EncodeError(
+        `vfstrace_record: original length ${original} is below the ${total} body bytes given`,
+      );
+    }
+    const cap = Math.min(total, Math.max(0, Math.min(limit, MAX_RECORD_BODY)));
+    this.#kind = kind;
+    this.#flags = cap < original ? flags | RecordFlag.TRUNCATED : flags;
+    this.#queue = queue;
+    this.#fds = fds;
+    this.#dir = dir;
+    this.#segments = body;
+    this.#captured = cap;
+    this.#original = original;
+    let optLen = 0;
+    if (record.comment === undefined) {
+      this.#comment = undefined;
+    } else {
+      const c = utf8.encode(record.comment);
+      if (c.byteLength > MAX_OPTION_LENGTH) {
+        throw new EncodeError(`vfstrace_record: comment of ${c.byteLength} bytes exceeds 65535`);
+      }
+      this.#comment = c;
+      optLen = 4 + pad4(c.byteLength) + 4;
+    }
+    this.#length = EPB_FIXED + pad4(RECORD_HEADER_SIZE + cap) + optLen + 4;
+    return this.#length;
+  }
+
+  /** Body bytes the measured record keeps. */
+  get capturedBodyLength(): number {
+    return this.#captured;
+  }
+
+  /**
+   * Writes the measured record at `offset` (the caller made room for the
+   * measured length) with `seq` and the timestamp as two u32 halves of
+   * nanoseconds. Returns the bytes written.
+   */
+  write(
+    bytes: Uint8Array,
+    view: DataView,
+    offset: number,
+    seq: number,
+    tsHigh: number,
+    tsLow: number,
+  ): number {
+    const len = this.#length;
+    const cap = this.#captured;
+    const p = offset;
+    view.setUint32(p, PCAPNG_BLOCK.EPB, true);
+    view.setUint32(p + 4, len, true);
+    view.setUint32(p + O_IF, 0, true);
+    view.setUint32(p + O_TSH, tsHigh, true);
+    view.setUint32(p + O_TSL, tsLow, true);
+    view.setUint32(p + O_CAP, RECORD_HEADER_SIZE + cap, true);
+    view.setUint32(p + O_ORIG, RECORD_HEADER_SIZE + this.#original, true);
+    const h = p + EPB_FIXED;
+    view.setUint16(h + R_MAGIC, RECORD_MAGIC, true);
+    view.setUint8(h + R_VERSION, RECORD_VERSION);
+    view.setUint8(h + R_KIND, this.#kind);
+    view.setUint16(h + R_FLAGS, this.#flags, true);
+    view.setUint16(h + R_QUEUE, this.#queue, true);
+    view.setUint16(h + R_FDS, this.#fds, true);
+    view.setUint8(h + R_DIR, this.#dir);
+    view.setUint8(h + R_RESERVED, 0);
+    view.setUint32(h + R_SEQ, seq >>> 0, true);
+    view.setUint32(h + R_AUX, this.#auxLo, true);
+    view.setUint32(h + R_AUX + 4, this.#auxHi, true);
+    let q = h + RECORD_HEADER_SIZE;
+    const body = this.#segments;
+    if (body instanceof Uint8Array) {
+      bytes.set(cap === body.byteLength ? body : body.subarray(0, cap), q);
+      q += cap;
+    } else if (body !== undefined) {
+      let left = cap;
+      for (const s of body) {
+        if (left === 0) break;
+        const n = Math.min(left, s.byteLength);
+        bytes.set(n === s.byteLength ? s : s.subarray(0, n), q);
+        q += n;
+        left -= n;
+      }
+    }
+    const dataEnd = h + pad4(RECORD_HEADER_SIZE + cap);
+    while (q < dataEnd) bytes[q++] = 0;
+    if (this.#comment !== undefined) {
+      const c = this.#comment;
+      view.setUint16(q, PCAPNG_OPTION.COMMENT, true);
+      view.setUint16(q + 2, c.byteLength, true);
+      bytes.set(c, q + 4);
+      q += 4 + c.byteLength;
+      const end = dataEnd + 4 + pad4(c.byteLength);
+      while (q < end) bytes[q++] = 0;
+      view.setUint32(q, 0, true);
+      q += 4;
+    }
+    view.setUint32(q, len, true);
+    this.#segments = undefined; // do not keep the caller's buffers alive
+    return len;
+  }
+}
+
+const sharedEncoder = new RecordEncoder();
+
+/**
+ * Encodes `record` as one EPB (interface 0). Keeps at most `limit` body
+ * bytes (never more than {@link MAX_RECORD_BODY}); a cut body gets the
+ * TRUNCATED flag and the full size as original length.
+ */
+export function encodeRecord(record: RecordInput, limit: number = MAX_RECORD_BODY): Uint8Array {
+  const len = sharedEncoder.measure(record, limit);
+  const ts = record.timestampNs ?? 0n;
+  if (ts < 0n || ts >= 1n << 64n) {
+    throw new EncodeError(`vfstrace_record: timestamp ${ts} is not a u64`);
+  }
+  const seq = record.seq ?? 0;
+  if (!isUint(seq, 0xffffffff)) throw new EncodeError(`vfstrace_record.seq: ${seq} is not a u32`);
+  const bytes = new Uint8Array(len);
+  sharedEncoder.write(
+    bytes,
+    new DataView(bytes.buffer),
+    0,
+    seq,
+    Number(ts >> 32n),
+    Number(ts & 0xffffffffn),
+  );
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------
+// Decoded blocks and records
+
+/** A decoded Section Header Block. */
+export interface SectionHeader {
+  /** Discriminant. */
+  readonly type: "shb";
+  /** Where the block starts. */
+  readonly offset: number;
+  /** Block total length. */
+  readonly length: number;
+  /** pcapng major version (1). */
+  readonly majorVersion: number;
+  /** pcapng minor version. */
+  readonly minorVersion: number;
+  /** Section length; -1 when unknown (always for vfstrace). */
+  readonly sectionLength: bigint;
+  /** shb_userappl. */
+  readonly userAppl: string | undefined;
+  /** shb_os. */
+  readonly os: string | undefined;
+  /** shb_hardware. */
+  readonly hardware: string | undefined;
+  /** opt_comment(s), joined by newlines. */
+  readonly comment: string | undefined;
+}
+
+/** A decoded Interface Description Block. */
+export interface InterfaceDescription {
+  /** Discriminant. */
+  readonly type: "idb";
+  /** Where the block starts. */
+  readonly offset: number;
+  /** Block total length. */
+  readonly length: number;
+  /** Link type ({@link LINKTYPE_USER0} for vfstrace). */
+  readonly linkType: number;
+  /** Snap length (0: unlimited). */
+  readonly snaplen: number;
+  /** if_name. */
+  readonly name: string | undefined;
+  /** if_description. */
+  readonly description: string | undefined;
+  /** if_tsresol byte ({@link TSRESOL_DEFAULT} when absent). */
+  readonly tsresol: number;
+  /** opt_comment(s), joined by newlines. */
+  readonly comment: string | undefined;
+}
+
+/** A decoded Enhanced Packet Block. */
+export interface EnhancedPacket {
+  /** Discriminant. */
+  readonly type: "epb";
+  /** Where the block starts. */
+  readonly offset: number;
+  /** Block total length. */
+  readonly length: number;
+  /** Interface id (index of the IDB in the section). */
+  readonly interfaceId: number;
+  /** High 32 bits of the timestamp (in if_tsresol units). */
+  readonly timestampHigh: number;
+  /** Low 32 bits of the timestamp. */
+  readonly timestampLow: number;
+  /** Bytes of packet data present. */
+  readonly capturedLength: number;
+  /** Packet length before any snap length. */
+  readonly originalLength: number;
+  /** The captured packet data (a view into the input). */
+  readonly data: Uint8Array;
+  /** opt_comment(s), joined by newlines. */
+  readonly comment: string | undefined;
+}
+
+/** A block of a type vfstrace does not interpret (skipped). */
+export interface UnknownBlock {
+  /** Discriminant. */
+  readonly type: "unknown";
+  /** Where the block starts. */
+  readonly offset: number;
+  /** Block total length. */
+  readonly length: number;
+  /** The block type number. */
+  readonly blockType: number;
+}
+
+/** Any decoded pcapng block. */
+export type PcapngBlock = SectionHeader | InterfaceDescription | EnhancedPacket | UnknownBlock;
+
+/** One vfstrace record as read back. */
+export interface CaptureRecord {
+  /** Byte offset of its EPB (in the file, for readers; in the buffer otherwise). */
+  readonly offset: number;
+  /** Nanoseconds since the Unix epoch. */
+  readonly timestampNs: bigint;
+  /** {@link RecordKind}. */
+  readonly kind: number;
+  /** {@link RecordFlag} bits. */
+  readonly flags: number;
+  /** Virtqueue index or {@link QUEUE_NONE}. */
+  readonly queue: number;
+  /** File descriptors that came with a vhost-user message. */
+  readonly fdCount: number;
+  /** Direction, per kind. */
+  readonly direction: number;
+  /** Sequence number; a gap means records were dropped before the file. */
+  readonly seq: number;
+  /** Per-kind u64. */
+  readonly aux: bigint;
+  /** The captured body (a view into the reader's buffer; it is never overwritten). */
+  readonly body: Uint8Array;
+  /** Full body length before any cut (≥ `body.length`). */
+  readonly originalLength: number;
+  /** The EPB's opt_comment, if any. */
+  readonly comment: string | undefined;
+}
+
+// Scratch for joining two u32 halves into one bigint with a single allocation.
+const tsScratch = new DataView(new ArrayBuffer(8));
+
+/**
+ * Converts an EPB timestamp (two u32 halves in if_tsresol units) to
+ * nanoseconds since the epoch.
+ */
+export function timestampToNs(high: number, low: number, tsresol: number): bigint {
+  tsScratch.setUint32(0, low, true);
+  tsScratch.setUint32(4, high, true);
+  const ticks = tsScratch.getBigUint64(0, true);
+  if (tsresol === TSRESOL_NANOSECONDS) return ticks;
+  if (tsresol & 0x80) return (ticks * 1_000_000_000n) >> BigInt(tsresol & 0x7f);
+  return tsresol <= 9 ? ticks * 10n ** BigInt(9 - tsresol) : ticks / 10n ** BigInt(tsresol - 9);
+}
+
+type OptionSink = (code: number, value: Uint8Array) => void;
+
+/** Walks the options in [start, end); throws bad-options when one overruns. */
+function walkOptions(
+  bytes: Uint8Array,
+  view: DataView,
+  start: number,
+  end: number,
+  base: number,
+  what: string,
+  sink: OptionSink,
+): void {
+  let p = start;
+  while (p + 4 <= end) {
+    const code = view.getUint16(p, true);
+    const len = view.getUint16(p + 2, true);
+    if (code === PCAPNG_OPTION.END_OF_OPT) return;
+    if (p + 4 + len > end) {
+      throw new PcapngDecodeError(
+        "bad-options",
+        `${what}: option ${code} of ${len} bytes runs past the block`,
+        base + p,
+      );
+    }
+    sink(code, bytes.subarray(p + 4, p + 4 + len));
+    // Both ends are 4-aligned from the block start, so no stray tail is possible.
+    p += 4 + pad4(len);
+  }
+}
+
+function joinComment(prev: string | undefined, value: Uint8Array): string {
+  const s = utf8Lossy.decode(value);
+  return prev === undefined ? s : `${prev}\n${s}`;
+}
+
+function checkTrailer(view: DataView, pos: number, len: number, base: number): void {
+  const trailer = view.getUint32(pos + len - 4, true);
+  if (trailer !== len) {
+    throw new PcapngDecodeError(
+      "bad-length",
+      `block total length ${len} at the start but ${trailer} at the end`,
+      base + pos,
+    );
+  }
+}
+
+/**
+ * Checks the 8-byte header of the block at `pos` (bytes up to `end` are
+ * present) and returns its total length, or -1 when more bytes are needed
+ * to tell. `first` enforces that a file starts with a Section Header Block.
+ * Throws PcapngDecodeError for a header that can never be valid.
+ */
+export function blockFrameLength(
+  view: DataView,
+  pos: number,
+  end: number,
+  base = 0,
+  first = false,
+  maxBlockLength: number = DEFAULT_MAX_BLOCK_LENGTH,
+): number {
+  const avail = end - pos;
+  if (first) {
+    // Reject a non-pcapng file from its first bytes, even a short one.
+    for (let i = 0; i < 4 && i < avail; i++) {
+      if (view.getUint8(pos + i) !== SHB_TYPE_BYTES[i]) notPcapng(base + pos);
+    }
+  }
+  if (avail < 8) return -1;
+  const type = view.getUint32(pos, true);
+  if (type === PCAPNG_BLOCK.SHB) {
+    // The type is a palindrome; the byte order shows only in the magic, and
+    // the length cannot be read before the order is known.
+    if (avail < 12) return -1;
+    const magic = view.getUint32(pos + O_BOM, true);
+    if (magic !== BYTE_ORDER_MAGIC) {
+      if (magic === BYTE_ORDER_MAGIC_SWAPPED) {
+        throw new PcapngDecodeError(
+          "big-endian",
+          "big-endian section (byte-order magic 0x4D3C2B1A): vfstrace reads only little-endian " +
+            "pcapng; rewrite it on a little-endian machine with `editcap -F pcapng IN OUT`",
+          base + pos + O_BOM,
+        );
+      }
+      throw new PcapngDecodeError(
+        "bad-magic",
+        `section header byte-order magic 0x${magic.toString(16)}, expected 0x1a2b3c4d`,
+        base + pos + O_BOM,
+      );
+    }
+  } else if (type === 0) {
+    throw new PcapngDecodeError("bad-type", "block type 0 (reserved)", base + pos);
+  }
+  const len = view.getUint32(pos + 4, true);
+  const min = type === PCAPNG_BLOCK.SHB
+    ? MIN_SHB
+    : type === PCAPNG_BLOCK.IDB
+    ? MIN_IDB
+    : type === PCAPNG_BLOCK.EPB
+    ? MIN_EPB
+    : MIN_BLOCK;
+  if ((len & 3) !== 0 || len < min) {
+    throw new PcapngDecodeError(
+      "bad-length",
+      `${PCAPNG_BLOCK_TYPE.format(type)} block total length ${len} ` +
+        ((len & 3) !== 0 ? "is not a multiple of 4" : `is below the minimum ${min}`),
+      base + pos + 4,
+    );
+  }
+  if (len > maxBlockLength) {
+    throw new PcapngDecodeError(
+      "too-long",
+      `${PCAPNG_BLOCK_TYPE.format(type)} block total length ${len} exceeds the ` +
+        `${maxBlockLength}-byte limit`,
+      base + pos + 4,
+    );
+  }
+  return len;
+}
+
+function notPcapng(offset: number): never {
+  throw new PcapngDecodeError(
+    "not-pcapng",
+    "not a pcapng file (it does not start with a Section Header Block)",
+    offset,
+  );
+}
+
+function truncated(pos: number, len: number, avail: number, base: number): PcapngDecodeError {
+  return new PcapngDecodeError(
+    "truncated",
+    `block of ${len} bytes but only ${avail} bytes left (truncated)`,
+    base + pos,
+  );
+}
+
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function decodeShb(
+  bytes: Uint8Array,
+  view: DataView,
+  pos: number,
+  len: number,
+  base: number,
+): SectionHeader {
+  const major = view.getUint16(pos + at(SHB_LAYOUT, "major_version"), true);
+  const minor = view.getUint16(pos + at(SHB_LAYOUT, "minor_version"), true);
+  if (major !== PCAPNG_MAJOR) {
+    throw new PcapngDecodeError(
+      "bad-version",
+      `pcapng version ${major}.${minor} is not supported (only 1.x)`,
+      base + pos + at(SHB_LAYOUT, "major_version"),
+    );
+  }
+  let userAppl: string | undefined;
+  let os: string | undefined;
+  let hardware: string | undefined;
+  let comment: string | undefined;
+  walkOptions(bytes, view, pos + SHB_FIXED, pos + len - 4, base, "SHB", (code, v) => {
+    if (code === PCAPNG_OPTION.COMMENT) comment = joinComment(comment, v);
+    else if (code === PCAPNG_OPTION.SHB_USERAPPL) userAppl = utf8Lossy.decode(v);
+    else if (code === PCAPNG_OPTION.SHB_OS) os = utf8Lossy.decode(v);
+    else if (code === PCAPNG_OPTION.SHB_HARDWARE) hardware = utf8Lossy.decode(v);
+  });
+  return {
+    type: "shb",
+    offset: base + pos,
+    length: len,
+    majorVersion: major,
+    minorVersion: minor,
+    sectionLength: view.getBigInt64(pos + at(SHB_LAYOUT, "section_length"), true),
+    userAppl,
+    os,
+    hardware,
+    comment,
+  };
+}
+
+function decodeIdb(
+  bytes: Uint8Array,
+  view: DataView,
+  pos: number,
+  len: number,
+  base: number,
+): InterfaceDescription {
+  let name: string | undefined;
+  let description: string | undefined;
+  let comment: string | undefined;
+  let tsresol = TSRESOL_DEFAULT;
+  walkOptions(bytes, view, pos + IDB_FIXED, pos + len - 4, base, "IDB", (code, v) => {
+    if (code === PCAPNG_OPTION.COMMENT) comment = joinComment(comment, v);
+    else if (code === PCAPNG_OPTION.IF_NAME) name = utf8Lossy.decode(v);
+    else if (code === PCAPNG_OPTION.IF_DESCRIPTION) description = utf8Lossy.decode(v);
+    else if (code === PCAPNG_OPTION.IF_TSRESOL && v.byteLength >= 1) tsresol = v[0]!;
+  });
+  return {
+    type: "idb",
+    offset: base + pos,
+    length: len,
+    linkType: view.getUint16(pos + at(IDB_LAYOUT, "link_type"), true),
+    snaplen: view.getUint32(pos + at(IDB_LAYOUT, "snaplen"), true),
+    name,
+    description,
+    tsresol,
+    comment,
+  };
+}
+
+/** Captured length of the EPB at `pos` after checking it fits its block. */
+function epbCaptured(view: DataView, pos: number, len: number, base: number): number {
+  const cap = view.getUint32(pos + O_CAP, true);
+  if (cap > len - MIN_EPB) {
+    throw new PcapngDecodeError(
+      "bad-length",
+      `EPB captured length ${cap} does not fit its ${len}-byte block`,
+      base + pos + O_CAP,
+    );
+  }
+  const orig = view.getUint32(pos + O_ORIG, true);
+  if (orig < cap) {
+    throw new PcapngDecodeError(
+      "bad-record",
+      `EPB original length ${orig} is below its captured length ${cap}`,
+      base + pos + O_ORIG,
+    );
+  }
+  return cap;
+}
+
+function epbComment(
+  bytes: Uint8Array,
+  view: DataView,
+  pos: number,
+  len: number,
+  cap: number,
+  base: number,
+): string | undefined {
+  const start = pos + EPB_FIXED + pad4(cap);
+  const end = pos + len - 4;
+  if (start >= end) return undefined; // the common case: no options
+  let comment: string | undefined;
+  walkOptions(bytes, view, start, end, base, "EPB", (code, v) => {
+    if (code === PCAPNG_OPTION.COMMENT) comment = joinComment(comment, v);
+  });
+  return comment;
+}
+
+/**
+ * Decodes the whole block at `offset` of `bytes` (stateless: any block
+ * type, any position). Throws PcapngDecodeError; `truncated` when the block
+ * runs past the end of `bytes`.
+ */
+export function decodeBlock(
+  bytes: Uint8Array,
+  offset = 0,
+  maxBlockLength: number = DEFAULT_MAX_BLOCK_LENGTH,
+): PcapngBlock {
+  const view = viewOf(bytes);
+  const end = bytes.byteLength;
+  const len = blockFrameLength(view, offset, end, 0, false, maxBlockLength);
+  if (len < 0 || offset + len > end) {
+    throw len < 0
+      ? new PcapngDecodeError(
+        "truncated",
+        `block header needs 8 bytes, ${end - offset} left (truncated)`,
+        offset,
+      )
+      : truncated(offset, len, end - offset, 0);
+  }
+  return decodeFramed(bytes, view, offset, len, 0);
+}
+
+function decodeFramed(
+  bytes: Uint8Array,
+  view: DataView,
+  pos: number,
+  len: number,
+  base: number,
+): PcapngBlock {
+  checkTrailer(view, pos, len, base);
+  const type = view.getUint32(pos, true);
+  switch (type) {
+    case PCAPNG_BLOCK.SHB:
+      return decodeShb(bytes, view, pos, len, base);
+    case PCAPNG_BLOCK.IDB:
+      return decodeIdb(bytes, view, pos, len, base);
+    case PCAPNG_BLOCK.EPB: {
+      const cap = epbCaptured(view, pos, len, base);
+      return {
+        type: "epb",
+        offset: base + pos,
+        length: len,
+        interfaceId: view.getUint32(pos + O_IF, true),
+        timestampHigh: view.getUint32(pos + O_TSH, true),
+        timestampLow: view.getUint32(pos + O_TSL, true),
+        capturedLength: cap,
+        originalLength: view.getUint32(pos + O_ORIG, true),
+        data: bytes.subarray(pos + EPB_FIXED, pos + EPB_FIXED + cap),
+        comment: epbComment(bytes, view, pos, len, cap, base),
+      };
+    }
+    default:
+      return { type: "unknown", offset: base + pos, length: len, blockType: type };
+  }
+}
+
+/** Result of {@link decodeBlocks}. */
+export interface DecodedBlocks {
+  /** Every whole block before the end or the error, in order. */
+  readonly blocks: PcapngBlock[];
+  /** The error that stopped decoding (a truncated last block included), if any. */
+  readonly error: PcapngDecodeError | undefined;
+}
+
+/**
+ * Decodes every block of a whole pcapng buffer: typed blocks up to the
+ * first problem, and that problem as a PcapngDecodeError (returned, not
+ * thrown). The first block must be a Section Header Block.
+ */
+export function decodeBlocks(bytes: Uint8Array): DecodedBlocks {
+  const view = viewOf(bytes);
+  const blocks: PcapngBlock[] = [];
+  let pos = 0;
+  try {
+    while (pos < bytes.byteLength) {
+      const len = blockFrameLength(view, pos, bytes.byteLength, 0, pos === 0);
+      if (len < 0 || pos + len > bytes.byteLength) {
+        const avail = bytes.byteLength - pos;
+        return {
+          blocks,
+          error: len < 0
+            ? new PcapngDecodeError("truncated", `${avail} bytes of a block header`, pos)
+            : truncated(pos, len, avail, 0),
+        };
+      }
+      blocks.push(decodeFramed(bytes, view, pos, len, 0));
+      pos += len;
+    }
+  } catch (e) {
+    if (e instanceof PcapngDecodeError) return { blocks, error: e };
+    throw e;
+  }
+  return { blocks, error: undefined };
+}
+
+// ---------------------------------------------------------------------------
+// Records
+
+function recordFromEpb(
+  bytes: Uint8Array,
+  view: DataView,
+  pos: number,
+  len: number,
+  cap: number,
+  base: number,
+  tsresol: number,
+): CaptureRecord {
+  const h = pos + EPB_FIXED;
+  if (cap < RECORD_HEADER_SIZE) {
+    throw new PcapngDecodeError(
+      "bad-record",
+      `packet of ${cap} bytes is shorter than the ${RECORD_HEADER_SIZE}-byte vfstrace record header`,
+      base + h,
+    );
+  }
+  const magic = view.getUint16(h + R_MAGIC, true);
+  const version = view.getUint8(h + R_VERSION);
+  if (magic !== RECORD_MAGIC || version !== RECORD_VERSION) {
+    throw new PcapngDecodeError(
+      "bad-record",
+      magic !== RECORD_MAGIC
+        ? `record magic 0x${magic.toString(16)}, expected 0x5646`
+        : `record version ${version} is not supported (only 1)`,
+      base + h + (magic !== RECORD_MAGIC ? R_MAGIC : R_VERSION),
+    );
+  }
+  const orig = view.getUint32(pos + O_ORIG, true);
+  return {
+    offset: base + pos,
+    timestampNs: timestampToNs(
+      view.getUint32(pos + O_TSH, true),
+      view.getUint32(pos + O_TSL, true),
+      tsresol,
+    ),
+    kind: view.getUint8(h + R_KIND),
+    flags: view.getUint16(h + R_FLAGS, true),
+    queue: view.getUint16(h + R_QUEUE, true),
+    fdCount: view.getUint16(h + R_FDS, true),
+    direction: view.getUint8(h + R_DIR),
+    seq: view.getUint32(h + R_SEQ, true),
+    aux: view.getBigUint64(h + R_AUX, true),
+    body: bytes.subarray(h + RECORD_HEADER_SIZE, h + cap),
+    originalLength: orig - RECORD_HEADER_SIZE,
+    comment: len > EPB_FIXED + pad4(cap) + 4
+      ? epbComment(bytes, view, pos, len, cap, base)
+      : undefined,
+  };
+}
+
+/**
+ * The vfstrace record inside a decoded EPB. `tsresol` is the if_tsresol
+ * of the EPB's interface (nanoseconds for files vfstrace writes). Throws
+ * PcapngDecodeError (`bad-record`) when the packet is not a record.
+ */
+export function decodeRecord(
+  epb: EnhancedPacket,
+  tsresol: number = TSRESOL_NANOSECONDS,
+): CaptureRecord {
+  const d = epb.data;
+  const view = viewOf(d);
+  if (d.byteLength < RECORD_HEADER_SIZE) {
+    throw new PcapngDecodeError(
+      "bad-record",
+      `packet of ${d.byteLength} bytes is shorter than the ${RECORD_HEADER_SIZE}-byte record header`,
+      epb.offset + EPB_FIXED,
+    );
+  }
+  const magic = view.getUint16(R_MAGIC, true);
+  const version = view.getUint8(R_VERSION);
+  if (magic !== RECORD_MAGIC || version !== RECORD_VERSION) {
+    throw new PcapngDecodeError(
+      "bad-record",
+      magic !== RECORD_MAGIC
+        ? `record magic 0x${magic.toString(16)}, expected 0x5646`
+        : `record version ${version} is not supported (only 1)`,
+      epb.offset + EPB_FIXED,
+    );
+  }
+  return {
+    offset: epb.offset,
+    timestampNs: timestampToNs(epb.timestampHigh, epb.timestampLow, tsresol),
+    kind: view.getUint8(R_KIND),
+    flags: view.getUint16(R_FLAGS, true),
+    queue: view.getUint16(R_QUEUE, true),
+    fdCount: view.getUint16(R_FDS, true),
+    direction: view.getUint8(R_DIR),
+    seq: view.getUint32(R_SEQ, true),
+    aux: view.getBigUint64(R_AUX, true),
+    body: d.subarray(RECORD_HEADER_SIZE),
+    originalLength: Math.max(epb.originalLength, d.byteLength) - RECORD_HEADER_SIZE,
+    comment: epb.comment,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The stateful parser shared by whole-buffer decoding and streaming readers
+
+/** What the parser knows about one interface of the current section. */
+export interface InterfaceInfo {
+  /** Link type. */
+  readonly linkType: number;
+  /** if_tsresol byte. */
+  readonly tsresol: number;
+  /** The IDB, or undefined when assumed during recovery. */
+  readonly block: InterfaceDescription | undefined;
+}
+
+/** The interface a recovering reader assumes when the IDB itself was lost. */
+const ASSUMED_INTERFACE: InterfaceInfo = {
+  linkType: LINKTYPE_USER0,
+  tsresol: TSRESOL_NANOSECONDS,
+  block: undefined,
+};
+
+/** Options of {@link PcapngParser}. */
+export interface ParserOptions {
+  /** Largest block total length accepted ({@link DEFAULT_MAX_BLOCK_LENGTH}). */
+  readonly maxBlockLength?: number | undefined;
+  /**
+   * Assume a vfstrace interface (USER0, ns) for interface 0 when no IDB
+   * was seen; set by recovering readers so a lost IDB does not lose the file.
+   */
+  readonly assumeInterface?: boolean | undefined;
+}
+
+/**
+ * Block-by-block state of a pcapng stream: the current section and its
+ * interfaces. The caller owns the bytes and positions, so the same parser
+ * serves a whole buffer ({@link decodeCapture}) and a chunked file reader.
+ * `base` arguments give the stream offset of `bytes[0]`, for errors and
+ * record offsets.
+ */
+export class PcapngParser {
+  /** Largest block total length accepted. */
+  readonly maxBlockLength: number;
+  #section: SectionHeader | undefined = undefined;
+  #interfaces: InterfaceInfo[] = [];
+  #assume: boolean;
+  #started = false;
+  #skipped = 0;
+  #blocks = 0;
+  /** Where {@link resync} stopped for lack of bytes. */
+  scanPosition = 0;
+
+  /** Creates a parser at the start of a stream. */
+  constructor(options: ParserOptions = {}) {
+    this.maxBlockLength = options.maxBlockLength ?? DEFAULT_MAX_BLOCK_LENGTH;
+    this.#assume = options.assumeInterface ?? false;
+  }
+
+  /** The current section's header, once seen. */
+  get section(): SectionHeader | undefined {
+    return this.#section;
+  }
+
+  /** Interfaces of the current section, by id. */
+  get interfaces(): readonly InterfaceInfo[] {
+    return this.#interfaces;
+  }
+
+  /** Whole blocks consumed. */
+  get blocks(): number {
+    return this.#blocks;
+  }
+
+  /** Blocks skipped: unknown types and packets on other link types. */
+  get skippedBlocks(): number {
+    return this.#skipped;
+  }
+
+  /**
+   * Total length of the block at `pos` once its header is valid, or -1
+   * when fewer bytes than needed to tell are present. Throws
+   * PcapngDecodeError.
+   */
+  frame(view: DataView, pos: number, end: number, base: number): number {
+    return blockFrameLength(view, pos, end, base, !this.#started, this.maxBlockLength);
+  }
+
+  /**
+   * Consumes the whole block [pos, pos + len) framed by {@link frame}:
+   * returns its vfstrace record, or null for other blocks (section and
+   * interface blocks update the state). Throws PcapngDecodeError; a failing
+   * block leaves the state as it was, except that a bad Section Header
+   * Block still ends the previous section.
+   */
+  consume(
+    bytes: Uint8Array,
+    view: DataView,
+    pos: number,
+    len: number,
+    base: number,
+  ): CaptureRecord | null {
+    checkTrailer(view, pos, len, base);
+    this.#started = true;
+    const type = view.getUint32(pos, true);
+    if (type === PCAPNG_BLOCK.EPB) {
+      const cap = epbCaptured(view, pos, len, base);
+      const id = view.getUint32(pos + O_IF, true);
+      let iface = this.#interfaces[id];
+      if (iface === undefined) {
+        if (!(this.#assume && id === 0 && this.#interfaces.length === 0)) {
+          throw new PcapngDecodeError(
+            "bad-interface",
+            `EPB on interface ${id}, but the section describes ${this.#interfaces.length}`,
+            base + pos + O_IF,
+          );
+        }
+        iface = ASSUMED_INTERFACE;
+      }
+      if (iface.linkType !== LINKTYPE_USER0) {
+        this.#skipped++;
+        this.#blocks++;
+        return null;
+      }
+      const rec = recordFromEpb(bytes, view, pos, len, cap, base, iface.tsresol);
+      this.#blocks++;
+      return rec;
+    }
+    if (type === PCAPNG_BLOCK.SHB) {
+      this.#interfaces = [];
+      this.#section = undefined;
+      this.#section = decodeShb(bytes, view, pos, len, base);
+    } else if (type === PCAPNG_BLOCK.IDB) {
+      const idb = decodeIdb(bytes, view, pos, len, base);
+      this.#interfaces.push({ linkType: idb.linkType, tsresol: idb.tsresol, block: idb });
+    } else {
+      this.#skipped++;
+    }
+    this.#blocks++;
+    return null;
+  }
+
+  /**
+   * Scans from `from` for the next block that is certainly a vfstrace
+   * record EPB (consistent lengths, known USER0 interface, record magic and
+   * version), after corruption. Returns its position, or -1 when none was
+   * found before `end`; then {@link scanPosition} is where scanning must go
+   * on once more bytes are there (`end` itself when `atEof`: the rest is
+   * garbage).
+   */
+  resync(view: DataView, from: number, end: number, atEof: boolean): number {
+    this.#started = true;
+    const limit = Math.min(this.maxBlockLength, MAX_RESYNC_BLOCK_LENGTH);
+    for (let p = from; p + 8 <= end; p++) {
+      if (view.getUint32(p, true) !== PCAPNG_BLOCK.EPB) continue;
+      const len = view.getUint32(p + 4, true);
+      if ((len & 3) !== 0 || len < MIN_EPB + RECORD_HEADER_SIZE || len > limit) continue;
+      if (p + len > end) {
+        if (atEof) continue;
+        this.scanPosition = p;
+        return -1;
+      }
+      if (view.getUint32(p + len - 4, true) !== len) continue;
+      const cap = view.getUint32(p + O_CAP, true);
+      if (cap < RECORD_HEADER_SIZE || cap > len - MIN_EPB) continue;
+      if (view.getUint32(p + O_ORIG, true) < cap) continue;
+      const id = view.getUint32(p + O_IF, true);
+      const iface = this.#interfaces[id] ??
+        (this.#assume && id === 0 && this.#interfaces.length === 0 ? ASSUMED_INTERFACE : undefined);
+      if (iface === undefined || iface.linkType !== LINKTYPE_USER0) continue;
+      const h = p + EPB_FIXED;
+      if (view.getUint16(h + R_MAGIC, true) !== RECORD_MAGIC) continue;
+      if (view.getUint8(h + R_VERSION) !== RECORD_VERSION) continue;
+      return p;
+    }
+    this.scanPosition = atEof ? end : Math.max(from, end - 7);
+    return -1;
+  }
+}
+
+/** A stretch of bytes a recovering reader skipped. */
+export interface Recovery {
+  /** Where the bad data starts. */
+  readonly offset: number;
+  /** Where reading resumed (the end of the input when nothing valid followed). */
+  readonly resumedAt: number;
+  /** What was wrong at `offset`. */
+  readonly reason: PcapngErrorReason;
+  /** The full error message. */
+  readonly message: string;
+}
+
+/** Result of {@link decodeCapture}. */
+export interface DecodedCapture {
+  /** The records, in file order. */
+  readonly records: CaptureRecord[];
+  /** The (last) section header, if one was read. */
+  readonly section: SectionHeader | undefined;
+  /** Offset of a truncated final block, if the input ends inside one. */
+  readonly truncatedAt: number | undefined;
+  /** The error that stopped decoding (never `truncated`), if any. */
+  readonly error: PcapngDecodeError | undefined;
+  /** Stretches skipped (with `recover`). */
+  readonly recoveries: Recovery[];
+  /** Blocks skipped: unknown types, other link types. */
+  readonly skippedBlocks: number;
+}
+
+/** Options of {@link decodeCapture}. */
+export interface DecodeCaptureOptions {
+  /** Skip corrupt stretches instead of stopping at the first one. */
+  readonly recover?: boolean | undefined;
+  /** Largest block total length accepted. */
+  readonly maxBlockLength?: number | undefined;
+}
+
+/**
+ * Decodes the vfstrace records of a whole capture held in memory. Never
+ * throws for bad input: a truncated final block ends it normally
+ * (`truncatedAt`), other problems stop it (`error`) or, with `recover`, are
+ * skipped (`recoveries`): a bad block's content skips that block, lost
+ * framing scans for the next valid record. A big-endian section is always
+ * an error.
+ */
+export function decodeCapture(
+  bytes: Uint8Array,
+  options: DecodeCaptureOptions = {},
+): DecodedCapture {
+  const recover = options.recover ?? false;
+  const parser = new PcapngParser({
+    maxBlockLength: options.maxBlockLength,
+    assumeInterface: recover,
+  });
+  const view = viewOf(bytes);
+  const end = bytes.byteLength;
+  const records: CaptureRecord[] = [];
+  const recoveries: Recovery[] = [];
+  let truncatedAt: number | undefined;
+  let error: PcapngDecodeError | undefined;
+  let pos = 0;
+  while (pos < end) {
+    let len = -1;
+    try {
+      len = parser.frame(view, pos, end, 0);
+      if (len < 0 || pos + len > end) {
+        truncatedAt = pos;
+        break;
+      }
+      const rec = parser.consume(bytes, view, pos, len, 0);
+      if (rec !== null) records.push(rec);
+      pos += len;
+    } catch (e) {
+      if (!(e instanceof PcapngDecodeError)) throw e;
+      if (!recover || e.reason === "big-endian") {
+        error = e;
+        break;
+      }
+      const next = e.framing || len < 0 ? parser.resync(view, pos + 1, end, true) : pos + len;
+      const resumedAt = next < 0 ? end : next;
+      recoveries.push({ offset: pos, resumedAt, reason: e.reason, message: e.message });
+      pos = resumedAt;
+    }
+  }
+  return {
+    records,
+    section: parser.section,
+    truncatedAt,
+    error,
+    recoveries,
+    skippedBlocks: parser.skippedBlocks,
+  };
+}

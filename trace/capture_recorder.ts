@@ -1,0 +1,139 @@
+/**
+ * The recording side of `vfstrace trace`: turns what the proxy observes into
+ * pcapng records (capture/ format, see capture/FORMAT.md).
+ *
+ * @module
+ */
+import {
+  type CaptureWriter,
+  encodeNote,
+  type JsonValue,
+  type Note,
+  NotifyDirection,
+  packRequestAux,
+  RecordFlag,
+  RecordKind,
+  VhostUserDirection,
+} from "../capture/mod.ts";
+import {
+  NotifyKind,
+  type ReplyRecord,
+  type RequestRecord,
+  type TraceRecorder,
+  VhostDirection,
+} from "./recorder.ts";
+
+const VHOST_DIRECTION: Record<VhostDirection, number> = {
+  [VhostDirection.FrontToBack]: VhostUserDirection.FRONTEND_TO_BACKEND,
+  [VhostDirection.BackToFront]: VhostUserDirection.BACKEND_TO_FRONTEND,
+  [VhostDirection.BackendChannelRequest]: VhostUserDirection.BACKEND_CHANNEL_REQUEST,
+  [VhostDirection.BackendChannelReply]: VhostUserDirection.BACKEND_CHANNEL_REPLY,
+};
+
+const NOTIFY_DIRECTION: Record<NotifyKind, number> = {
+  [NotifyKind.GuestKick]: NotifyDirection.GUEST_KICK,
+  [NotifyKind.BackendCall]: NotifyDirection.BACKEND_CALL,
+  [NotifyKind.BackendKick]: NotifyDirection.KICK_TO_BACKEND,
+  [NotifyKind.GuestCall]: NotifyDirection.CALL_TO_GUEST,
+};
+
+/** Options of {@link CaptureRecorder}. */
+export interface CaptureRecorderOptions {
+  /** Record kick/call notifications (many records; off by default). */
+  notifications?: boolean;
+  /** Sees every request/reply/note after it is written (live output, counters). */
+  tap?: TraceRecorder;
+}
+
+/** A TraceRecorder writing to a {@link CaptureWriter}. */
+export class CaptureRecorder implements TraceRecorder {
+  #writer: CaptureWriter;
+  #notifications: boolean;
+  #tap: TraceRecorder | undefined;
+
+  /** Records into `writer` (the caller closes it). */
+  constructor(writer: CaptureWriter, options: CaptureRecorderOptions = {}) {
+    this.#writer = writer;
+    this.#notifications = options.notifications ?? false;
+    this.#tap = options.tap;
+  }
+
+  /** Writes a VHOST_USER record. */
+  vhostUser(direction: VhostDirection, bytes: Uint8Array, fdCount: number): void {
+    this.#writer.append({
+      kind: RecordKind.VHOST_USER,
+      direction: VHOST_DIRECTION[direction],
+      body: bytes,
+      fdCount,
+    });
+    this.#tap?.vhostUser(direction, bytes, fdCount);
+  }
+
+  /** Writes a FUSE_REQUEST record and returns its seq. */
+  request(r: RequestRecord): number {
+    const seq = this.#writer.append({
+      kind: RecordKind.FUSE_REQUEST,
+      queue: r.queue,
+      body: r.body,
+      aux: packRequestAux(r.head, r.descriptors, r.writableCapacity),
+    });
+    this.#tap?.request(r);
+    return seq;
+  }
+
+  /** Writes a FUSE_REPLY record (the body cut to the used length). */
+  reply(r: ReplyRecord): void {
+    const body: Uint8Array[] = [];
+    let left = r.length;
+    for (const seg of r.body) {
+      if (left <= 0) break;
+      const part = seg.byteLength <= left ? seg : seg.subarray(0, left);
+      body.push(part);
+      left -= part.byteLength;
+    }
+    this.#writer.append({
+      kind: RecordKind.FUSE_REPLY,
+      queue: r.queue,
+      body,
+      flags: r.requestSeq >= 0 ? RecordFlag.PAIRED : 0,
+      aux: r.latencyNs < 0n ? 0n : r.latencyNs,
+    });
+    this.#tap?.reply(r);
+  }
+
+  /** Writes a malformed_chain NOTE. */
+  malformed(queue: number, head: number, reason: string): void {
+    this.note({ type: "malformed_chain", queue, head, reason });
+    this.#tap?.malformed(queue, head, reason);
+  }
+
+  /** Writes a NOTIFY record when notifications are recorded. */
+  notify(kind: NotifyKind, queue: number, count: bigint): void {
+    if (this.#notifications) {
+      this.#writer.append({
+        kind: RecordKind.NOTIFY,
+        queue,
+        direction: NOTIFY_DIRECTION[kind],
+        aux: count,
+      });
+    }
+    this.#tap?.notify(kind, queue, count);
+  }
+
+  /** Writes a NOTE record. */
+  note(note: { type: string; [key: string]: unknown }): void {
+    this.#writer.append({
+      kind: RecordKind.NOTE,
+      flags: RecordFlag.SYNTHETIC,
+      body: encodeNote(toJson(note)),
+    });
+    this.#tap?.note(note);
+  }
+}
+
+/** JSON-safe copy: bigints become strings. */
+function toJson(note: { type: string; [key: string]: unknown }): Note {
+  return JSON.parse(
+    JSON.stringify(note, (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
+  ) as { type: string; [key: string]: JsonValue };
+}
