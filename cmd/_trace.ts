@@ -167,6 +167,20 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
       ExitCode.Failure,
     );
   }
+  if (end?.closedBy === "backend") {
+    const st = result.backendStatus;
+    const how = st === undefined
+      ? ""
+      : st.signal !== null
+      ? ` (the back-end was killed by ${st.signal})`
+      : ` (the back-end exited with status ${st.code})`;
+    throw new CliError(
+      `the back-end closed its connection while QEMU was still attached${how}; ` +
+        `the guest's device is dead` +
+        (opts.write ? `; the capture ${opts.write} is complete up to that point` : ""),
+      ExitCode.Failure,
+    );
+  }
   if (end?.error !== undefined && end.closedBy === "proxy") {
     throw new CliError(`the proxy stopped: ${end.error.message}`, ExitCode.Failure);
   }

@@ -217,6 +217,8 @@ interface QueueState {
   index: number;
   size: number;
   base: number;
+  /** A SET_VRING_BASE arrived since the rings were last built or stopped. */
+  baseFresh: boolean;
   guestKickFd: number;
   guestCallFd: number;
   backendKickFd: number;
@@ -277,8 +279,8 @@ export class TraceProxy {
     }, { name: "back-end socket" });
     this.#rec.note({
       type: "start",
-      maskedVirtioFeatures: MASKED_VIRTIO_FEATURES.map((f) => f.name),
-      maskedProtocolFeatures: MASKED_PROTOCOL_FEATURES.map((f) => f.name),
+      masked_virtio_features: MASKED_VIRTIO_FEATURES.map((f) => f.name),
+      masked_protocol_features: MASKED_PROTOCOL_FEATURES.map((f) => f.name),
     });
   }
 
@@ -332,7 +334,7 @@ export class TraceProxy {
         if (p.kind === "vring_state") this.#queue(p.index).size = p.num;
         break;
       case REQ.SET_VRING_BASE:
-        if (p.kind === "vring_state") this.#queue(p.index).base = p.num;
+        if (p.kind === "vring_state") this.#setBase(this.#queue(p.index), p.num);
         break;
       case REQ.SET_VRING_ADDR:
         if (p.kind === "vring_addr") return this.#setVringAddr(msg, frame, p);
@@ -384,6 +386,7 @@ export class TraceProxy {
         index,
         size: 0,
         base: 0,
+        baseFresh: false,
         guestKickFd: -1,
         guestCallFd: -1,
         backendKickFd: -1,
@@ -476,6 +479,23 @@ export class TraceProxy {
     this.#forward(msg, frame, payload, [...frame.fds, dup(shadow.fd)]);
   }
 
+  /**
+   * SET_VRING_BASE. QEMU sends it before SET_VRING_ADDR; cloud-hypervisor
+   * after, when the rings are built already: then they move to the new base.
+   */
+  #setBase(q: QueueState, num: number): void {
+    q.base = num;
+    q.baseFresh = true;
+    if (q.guest === undefined || q.shadow === undefined) return;
+    try {
+      q.shadow.rebase(num);
+      q.guest.setBase(num);
+      q.baseFresh = false;
+    } catch (err) {
+      this.#breakQueue(q, `SET_VRING_BASE ${num} on a running queue: ${String(err)}`);
+    }
+  }
+
   #setVringAddr(
     msg: VhostUserMessage,
     frame: VhostUserFrame,
@@ -497,12 +517,18 @@ export class TraceProxy {
         features: this.#guestFeatures,
         lastAvailIdx: q.base & 0xffff,
       });
+      // No SET_VRING_BASE since the last stop (cloud-hypervisor sends it after
+      // this message): a stale base would re-walk old chains, so start where a
+      // quiescent ring stands, at the guest's used idx; a late base moves it.
+      const base = q.baseFresh ? q.base & 0xffff : q.guest.nextUsedIdx;
+      q.guest.setBase(base);
       q.walker = new ChainWalker(q.guest, {
         indirect: (this.#guestFeatures & INDIRECT_BIT) !== 0n,
         maxDescriptors: Math.min(q.size, SHADOW_MAX_CHAIN),
       });
-      q.shadow = new ShadowRing(this.#shadow, p.index, q.size, q.base);
+      q.shadow = new ShadowRing(this.#shadow, p.index, q.size, base);
       q.inflight = new Array(q.size);
+      q.baseFresh = false;
     } catch (err) {
       this.#breakQueue(
         q,
@@ -681,6 +707,7 @@ export class TraceProxy {
       }
     }
     this.#stopQueue(q);
+    q.baseFresh = false;
     this.#toFrontend(msg, frame, { kind: "vring_state", index, num });
   }
 
@@ -871,7 +898,7 @@ export class TraceProxy {
     if (this.#closed) return;
     this.#closed = true;
     const detail = error === undefined ? {} : { error: error.message };
-    this.#rec.note({ type: "stop", closedBy: by, ...this.#counts, ...detail });
+    this.#rec.note({ type: "stop", closed_by: by, ...this.#counts, ...detail });
     for (const ch of [this.#front, this.#back, this.#chanFront, this.#chanBack]) ch?.close();
     for (const q of this.#queues.values()) {
       this.#stopQueue(q);
