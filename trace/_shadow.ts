@@ -199,6 +199,19 @@ export class ShadowRing {
     this.#inFlight++;
   }
 
+  /**
+   * Moves the avail idx to `base` (SET_VRING_BASE after SET_VRING_ADDR). The
+   * used idx stays: the back-end may have read it from the ring already.
+   * Only before anything is placed.
+   */
+  rebase(base: number): void {
+    if (this.#inFlight !== 0) {
+      throw new RangeError(`queue ${this.queue}: rebase with ${this.#inFlight} chains in flight`);
+    }
+    this.#availIdx = base & 0xffff;
+    this.#store16(this.#availOff + 2, this.#availIdx);
+  }
+
   /** Stores avail idx with a full barrier (entries first, then the index). */
   publish(): void {
     this.#store16(this.#availOff + 2, this.#availIdx);

@@ -82,7 +82,7 @@ export class CaptureRecorder implements TraceRecorder {
   }
 
   /** Writes a FUSE_REPLY record (the body cut to the used length). */
-  reply(r: ReplyRecord): void {
+  reply(r: ReplyRecord): number {
     const body: Uint8Array[] = [];
     let left = r.length;
     for (const seg of r.body) {
@@ -91,7 +91,7 @@ export class CaptureRecorder implements TraceRecorder {
       body.push(part);
       left -= part.byteLength;
     }
-    this.#writer.append({
+    const seq = this.#writer.append({
       kind: RecordKind.FUSE_REPLY,
       queue: r.queue,
       body,
@@ -99,6 +99,12 @@ export class CaptureRecorder implements TraceRecorder {
       aux: r.latencyNs < 0n ? 0n : r.latencyNs,
     });
     this.#tap?.reply(r);
+    return seq;
+  }
+
+  /** Reply residence is not stored in the capture yet (the record header has no field for it). */
+  replyResidence(seqs: readonly number[], residenceNs: bigint): void {
+    this.#tap?.replyResidence(seqs, residenceNs);
   }
 
   /** Writes a malformed_chain NOTE. */

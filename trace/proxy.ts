@@ -42,6 +42,7 @@ import {
   ChainError,
   ChainWalker,
   DescFlags,
+  type DescriptorChain,
   GuestMemory,
   type MemoryRegionInit,
   SplitQueue,
@@ -231,9 +232,13 @@ interface QueueState {
   broken?: string;
 }
 
-/** Nanoseconds since the Unix epoch, with sub-millisecond resolution. */
+// Epoch ns do not fit a double exactly (2^53 ns is 104 days): add the small,
+// exact performance.now() part to a bigint base instead.
+const EPOCH_BASE_NS = BigInt(Math.round(performance.timeOrigin * 1e3)) * 1000n;
+
+/** Nanoseconds since the Unix epoch, with sub-microsecond resolution. */
 export function nowNs(): bigint {
-  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+  return EPOCH_BASE_NS + BigInt(Math.round(performance.now() * 1e6));
 }
 
 /**
@@ -260,6 +265,8 @@ export class TraceProxy {
   #counts = { requests: 0, replies: 0, malformed: 0 };
   #usedScratch: ShadowUsed[] = [];
   #relay: RelayDescriptor[] = [];
+  #batch: { chain: DescriptorChain; descriptors: number }[] = [];
+  #replySeqs: number[] = [];
   /** Settles once the session is over and everything is released. */
   readonly done: Promise<ProxyEnd>;
 
@@ -714,26 +721,29 @@ export class TraceProxy {
   // ---------------------------------------------------------------- data plane
 
   #onGuestKick(q: QueueState): void {
+    const seen = nowNs();
     const n = eventfdRead(q.guestKickFd);
     this.#rec.notify(NotifyKind.GuestKick, q.index, n);
-    this.#serveAvail(q);
+    this.#serveAvail(q, seen);
   }
 
   #onBackendCall(q: QueueState): void {
+    const seen = nowNs();
     const n = eventfdRead(q.backendCallFd);
     this.#rec.notify(NotifyKind.BackendCall, q.index, n);
-    this.#serveUsed(q);
+    this.#serveUsed(q, seen);
   }
 
   /** Moves every available guest chain to the shadow ring, then kicks the back-end. */
-  #serveAvail(q: QueueState): void {
+  #serveAvail(q: QueueState, seenNs: bigint = nowNs()): void {
     const guest = q.guest;
     const walker = q.walker;
     const shadow = q.shadow;
     if (
       guest === undefined || walker === undefined || shadow === undefined || q.broken !== undefined
     ) return;
-    let placed = 0;
+    const batch = this.#batch;
+    batch.length = 0;
     let returned = 0;
     try {
       guest.disableNotify();
@@ -764,23 +774,8 @@ export class TraceProxy {
           if ((d.flags & DescFlags.INDIRECT) !== 0) continue;
           relay.push({ addr: d.addr, len: d.len, writable: (d.flags & DescFlags.WRITE) !== 0 });
         }
-        const seq = this.#rec.request({
-          queue: q.index,
-          head: chain.head,
-          descriptors: relay.length,
-          writableCapacity: chain.writableLength,
-          body: chain.readable,
-          length: chain.readableLength,
-        });
-        this.#counts.requests++;
-        q.inflight[chain.head] = {
-          seq,
-          t0: nowNs(),
-          writable: chain.writable,
-          capacity: chain.writableLength,
-        };
         shadow.place(chain.head, relay);
-        placed++;
+        batch.push({ chain, descriptors: relay.length });
       }
     } catch (err) {
       this.#breakQueue(
@@ -788,18 +783,41 @@ export class TraceProxy {
         err instanceof VirtqError || err instanceof AvailIndexError ? err.message : String(err),
       );
     }
-    if (placed > 0) {
+    if (batch.length > 0) {
       shadow.publish();
       if (shadow.needKick()) {
         eventfdWrite(q.backendKickFd);
         this.#rec.notify(NotifyKind.BackendKick, q.index, 1n);
       }
+      // Recorded after the kick: the back-end starts sooner, and the residence
+      // (kick seen → back-end kicked) is known. The guest cannot touch the
+      // request buffers until the proxy returns them.
+      const residenceNs = nowNs() - seenNs;
+      for (const { chain, descriptors } of batch) {
+        const seq = this.#rec.request({
+          queue: q.index,
+          head: chain.head,
+          descriptors,
+          writableCapacity: chain.writableLength,
+          body: chain.readable,
+          length: chain.readableLength,
+          residenceNs,
+        });
+        this.#counts.requests++;
+        q.inflight[chain.head] = {
+          seq,
+          t0: seenNs,
+          writable: chain.writable,
+          capacity: chain.writableLength,
+        };
+      }
+      batch.length = 0;
     }
     if (returned > 0) this.#notifyGuest(q);
   }
 
   /** Returns every completion the back-end published to the guest, then notifies it. */
-  #serveUsed(q: QueueState): void {
+  #serveUsed(q: QueueState, seenNs: bigint = nowNs()): void {
     const guest = q.guest;
     const shadow = q.shadow;
     if (guest === undefined || shadow === undefined) return;
@@ -810,8 +828,8 @@ export class TraceProxy {
       this.#breakQueue(q, String(err));
       return;
     }
-    const now = nowNs();
-    let pushed = 0;
+    const seqs = this.#replySeqs;
+    seqs.length = 0;
     for (let i = 0; i < n; i++) {
       const u = this.#usedScratch[i]!;
       const f = u.id < q.size ? q.inflight[u.id] : undefined;
@@ -835,24 +853,28 @@ export class TraceProxy {
           capacity: f.capacity,
         });
       }
-      this.#rec.reply({
+      // Recorded before the guest can see the entry: after that it may reuse the buffers.
+      seqs.push(this.#rec.reply({
         queue: q.index,
         head: u.id,
         body: f.writable,
         length: len,
-        latencyNs: now - f.t0,
+        latencyNs: seenNs - f.t0,
         requestSeq: f.seq,
-      });
+      }));
       this.#counts.replies++;
       try {
         guest.push(u.id, len);
-        pushed++;
       } catch (err) {
         this.#breakQueue(q, String(err));
         return;
       }
     }
-    if (pushed > 0) this.#notifyGuest(q);
+    if (seqs.length > 0) {
+      this.#notifyGuest(q);
+      // Residence (call seen → guest notified) is only known now; the records are amended.
+      this.#rec.replyResidence(seqs, nowNs() - seenNs);
+    }
   }
 
   #notifyGuest(q: QueueState): void {

@@ -50,6 +50,8 @@ export interface RequestRecord {
   body: readonly Uint8Array[];
   /** Total of `body`. */
   length: number;
+  /** Proxy residence: guest kick seen → back-end kicked, ns. */
+  residenceNs: bigint;
 }
 
 /** A FUSE reply as the backend returned it. */
@@ -74,8 +76,14 @@ export interface TraceRecorder {
   vhostUser(direction: VhostDirection, bytes: Uint8Array, fdCount: number): void;
   /** A request; returns its record sequence number. */
   request(record: RequestRecord): number;
-  /** A reply. */
-  reply(record: ReplyRecord): void;
+  /** A reply; returns its record sequence number. */
+  reply(record: ReplyRecord): number;
+  /**
+   * The proxy residence of replies just recorded (back-end call seen →
+   * guest notified), known only once the guest was notified, which must
+   * come after their bytes were recorded.
+   */
+  replyResidence(seqs: readonly number[], residenceNs: bigint): void;
   /** A chain the guest made available that could not be relayed. */
   malformed(queue: number, head: number, reason: string): void;
   /** A kick or call. */
@@ -87,14 +95,23 @@ export interface TraceRecorder {
 /** One entry of a {@link MemoryRecorder}. */
 export type RecordedEvent =
   | { kind: "vhost"; direction: VhostDirection; bytes: Uint8Array; fdCount: number }
-  | { kind: "request"; seq: number; queue: number; head: number; bytes: Uint8Array }
+  | {
+    kind: "request";
+    seq: number;
+    queue: number;
+    head: number;
+    bytes: Uint8Array;
+    residenceNs: bigint;
+  }
   | {
     kind: "reply";
+    seq: number;
     queue: number;
     head: number;
     bytes: Uint8Array;
     requestSeq: number;
     latencyNs: bigint;
+    residenceNs: bigint | undefined;
   }
   | { kind: "malformed"; queue: number; head: number; reason: string }
   | { kind: "notify"; notify: NotifyKind; queue: number; count: bigint }
@@ -119,6 +136,7 @@ export class MemoryRecorder implements TraceRecorder {
   /** Everything recorded, in order. */
   readonly events: RecordedEvent[] = [];
   #seq = 0;
+  #replies = new Map<number, Extract<RecordedEvent, { kind: "reply" }>>();
 
   /** Records a vhost-user message. */
   vhostUser(direction: VhostDirection, bytes: Uint8Array, fdCount: number): void {
@@ -134,20 +152,36 @@ export class MemoryRecorder implements TraceRecorder {
       queue: r.queue,
       head: r.head,
       bytes: concatSegments(r.body, r.length),
+      residenceNs: r.residenceNs,
     });
     return seq;
   }
 
   /** Records a reply. */
-  reply(r: ReplyRecord): void {
-    this.events.push({
+  reply(r: ReplyRecord): number {
+    const seq = this.#seq++;
+    const event: Extract<RecordedEvent, { kind: "reply" }> = {
       kind: "reply",
+      seq,
       queue: r.queue,
       head: r.head,
       bytes: concatSegments(r.body, r.length),
       requestSeq: r.requestSeq,
       latencyNs: r.latencyNs,
-    });
+      residenceNs: undefined,
+    };
+    this.events.push(event);
+    this.#replies.set(seq, event);
+    return seq;
+  }
+
+  /** Stamps the residence on replies recorded earlier. */
+  replyResidence(seqs: readonly number[], residenceNs: bigint): void {
+    for (const seq of seqs) {
+      const e = this.#replies.get(seq);
+      if (e !== undefined) e.residenceNs = residenceNs;
+      this.#replies.delete(seq);
+    }
   }
 
   /** Records a malformed chain. */

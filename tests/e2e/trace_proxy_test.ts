@@ -43,6 +43,17 @@ Deno.test("posix workload through the proxy: guest passes, every request is pair
     assert.ok(requests.length > 5000, `only ${requests.length} requests`);
     assert.equal(replies.length, requests.length);
     assert.equal(recorder.events.filter((e) => e.kind === "malformed").length, 0);
+    // Residence is measured for every request and every reply.
+    assert.ok(requests.every((r) => r.residenceNs > 0n));
+    assert.ok(replies.every((r) => r.residenceNs !== undefined && r.residenceNs > 0n));
+    const sorted = (xs: bigint[]) => xs.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const p = (xs: bigint[], q: number) => xs[Math.floor((xs.length - 1) * q)];
+    const reqRes = sorted(requests.map((r) => r.residenceNs));
+    const repRes = sorted(replies.map((r) => r.residenceNs!));
+    console.log(
+      `residence ns: requests p50 ${p(reqRes, 0.5)} p99 ${p(reqRes, 0.99)}; ` +
+        `replies p50 ${p(repRes, 0.5)} p99 ${p(repRes, 0.99)}`,
+    );
     // Every reply belongs to exactly one request, and carries its FUSE unique.
     const bySeq = new Map(requests.map((r) => [r.seq, r]));
     const seen = new Set<number>();
