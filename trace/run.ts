@@ -7,6 +7,7 @@
  */
 import {
   accept,
+  type BusyPollOptions,
   close,
   connectUnix,
   Epoll,
@@ -44,6 +45,8 @@ export interface RunTraceOptions {
   onListening?: (path: string | undefined) => void;
   /** Aborting stops waiting / ends the session. */
   signal?: AbortSignal;
+  /** Busy-poll window of the event loop (µs; 0 = always park). */
+  busyPoll?: BusyPollOptions;
 }
 
 /** How a traced session ended. */
@@ -223,7 +226,7 @@ function acceptOne(loop: EventLoop, fd: number, signal?: AbortSignal): Promise<n
  */
 export async function runTrace(options: RunTraceOptions): Promise<TraceResult> {
   const log = options.log ?? (() => {});
-  const loop = new EventLoop();
+  const loop = new EventLoop(options.busyPoll === undefined ? {} : { busyPoll: options.busyPoll });
   const running = loop.run();
   let listenFd = -1;
   let backend: BackendProcess | undefined;

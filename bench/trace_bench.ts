@@ -1,0 +1,158 @@
+/**
+ * What the tracing proxy costs a real guest, measured side by side in one
+ * run: the same workloads booted against the C virtiofsd directly and through
+ * `trace` (recording to a capture file), alternating, several rounds. Prints
+ * the medians, proxied ÷ direct, and the proxy residence p50/p99 measured by
+ * the proxy itself.
+ *
+ * Workloads: `meta` creates, stats and unlinks N files (default 2000);
+ * `stream` writes then reads back a file of M MiB (default 256) with dd.
+ *
+ * Run: deno task bench:trace [--rounds 3] [--files 2000] [--mib 256]
+ */
+import { CaptureWriter } from "../capture/mod.ts";
+import { CaptureRecorder } from "../trace/capture_recorder.ts";
+import type { ReplyRecord, RequestRecord, TraceRecorder } from "../trace/recorder.ts";
+import { runTrace } from "../trace/run.ts";
+import { bootGuest, C_VIRTIOFSD, prepareGuest, Virtiofsd, type Workload } from "../vm/mod.ts";
+
+function arg(name: string, fallback: number): number {
+  const i = Deno.args.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(Deno.args[i + 1]) : NaN;
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+const ROUNDS = arg("rounds", 3);
+const FILES = arg("files", 2000);
+const MIB = arg("mib", 256);
+const BUSY = Deno.args.includes("--busy-poll")
+  ? Number(Deno.args[Deno.args.indexOf("--busy-poll") + 1])
+  : undefined;
+
+const workload: Workload = {
+  name: "trace-bench",
+  description: `${FILES} create+stat+unlink; ${MIB} MiB write + read`,
+  script: `
+t_meta() {
+  mkdir m && i=0 && while [ $i -lt ${FILES} ]; do : > m/f$i; i=$((i+1)); done &&
+    i=0 && while [ $i -lt ${FILES} ]; do stat m/f$i > /dev/null || return 1; i=$((i+1)); done &&
+    i=0 && while [ $i -lt ${FILES} ]; do rm m/f$i; i=$((i+1)); done && rmdir m
+}
+t_stream_write() { dd if=/dev/zero of=big bs=1M count=${MIB} conv=fsync 2>/dev/null; }
+t_stream_read() { vt_drop_caches && dd if=big of=/dev/null bs=1M 2>/dev/null && rm big; }
+check meta t_meta
+check stream_write t_stream_write
+check stream_read t_stream_read
+`,
+};
+
+/** Collects residence samples while the capture records everything. */
+class ResidenceTap implements TraceRecorder {
+  requests: number[] = [];
+  replies: number[] = [];
+  vhostUser(): void {}
+  request(r: RequestRecord): number {
+    this.requests.push(Number(r.residenceNs));
+    return 0;
+  }
+  reply(_r: ReplyRecord): number {
+    return 0;
+  }
+  replyResidence(seqs: readonly number[], ns: bigint): void {
+    for (let i = 0; i < seqs.length; i++) this.replies.push(Number(ns));
+  }
+  malformed(): void {}
+  notify(): void {}
+  note(): void {}
+}
+
+type Times = Record<string, number>;
+
+async function runOnce(proxied: boolean, tap: ResidenceTap): Promise<Times> {
+  const share = await Deno.makeTempDir({ prefix: "vfstrace-bench-share-" });
+  const dir = await Deno.makeTempDir({ prefix: "vfstrace-bench-" });
+  const prepared = await prepareGuest({ workload });
+  try {
+    let socketPath = `${dir}/virtiofsd.sock`;
+    let finished: Promise<unknown>;
+    let daemon: Virtiofsd | undefined;
+    let writer: CaptureWriter | undefined;
+    if (proxied) {
+      socketPath = `${dir}/proxy.sock`;
+      writer = CaptureWriter.create(`${dir}/bench.pcapng`, { snaplen: 256 });
+      let listening!: () => void;
+      const ready = new Promise<void>((r) => (listening = r));
+      finished = runTrace({
+        listen: { socketPath },
+        backend: { command: [C_VIRTIOFSD, "--socket-path={socket}", "-o", `source=${share}`] },
+        recorder: new CaptureRecorder(writer, { tap }),
+        onListening: () => listening(),
+        ...(BUSY === undefined ? {} : { busyPoll: { minMicros: BUSY, maxMicros: BUSY } }),
+      });
+      await ready;
+    } else {
+      daemon = await Virtiofsd.start({ socketPath, sharedDir: share, xattr: false });
+      finished = daemon.wait(30_000);
+    }
+    const report = await bootGuest(prepared, { socketPath, timeoutMs: 600_000 });
+    await finished;
+    await writer?.close();
+    await daemon?.stop();
+    if (!report.passed) {
+      throw new Error(
+        `${proxied ? "proxied" : "direct"} run failed: ${JSON.stringify(report.checks)}`,
+      );
+    }
+    const times: Times = {};
+    for (const c of report.checks) if (c.seconds !== undefined) times[c.name] = c.seconds;
+    return times;
+  } finally {
+    await Deno.remove(share, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function percentile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+}
+
+const direct: Times[] = [];
+const proxied: Times[] = [];
+const tap = new ResidenceTap();
+for (let round = 0; round < ROUNDS; round++) {
+  // Alternate so drift in machine load hits both sides alike.
+  direct.push(await runOnce(false, tap));
+  proxied.push(await runOnce(true, tap));
+  console.error(`round ${round + 1}/${ROUNDS} done`);
+}
+
+console.log(
+  `vfstrace trace overhead, real guest (QEMU TCG), C virtiofsd; median of ${ROUNDS} rounds`,
+);
+console.log(`  ${"check".padEnd(14)} ${"direct".padStart(9)} ${"proxied".padStart(9)}  ratio`);
+for (const name of ["meta", "stream_write", "stream_read"]) {
+  const d = median(direct.map((t) => t[name] ?? NaN));
+  const p = median(proxied.map((t) => t[name] ?? NaN));
+  console.log(
+    `  ${name.padEnd(14)} ${d.toFixed(2).padStart(8)}s ${p.toFixed(2).padStart(8)}s  ${
+      (p / d).toFixed(3)
+    }`,
+  );
+}
+const us = (ns: number) => `${(ns / 1000).toFixed(1)} µs`;
+console.log(
+  `  residence, requests (kick seen → back-end kicked): p50 ${
+    us(percentile(tap.requests, 0.5))
+  }, p99 ${us(percentile(tap.requests, 0.99))} (${tap.requests.length} requests)`,
+);
+console.log(
+  `  residence, replies (call seen → guest notified):  p50 ${
+    us(percentile(tap.replies, 0.5))
+  }, p99 ${us(percentile(tap.replies, 0.99))} (${tap.replies.length} replies)`,
+);
