@@ -785,14 +785,15 @@ export class TraceProxy {
     }
     if (batch.length > 0) {
       shadow.publish();
+      // Taken before the kick: the woken back-end thread may preempt this one,
+      // and that time is the back-end's, not the proxy's.
+      const residenceNs = nowNs() - seenNs;
       if (shadow.needKick()) {
         eventfdWrite(q.backendKickFd);
         this.#rec.notify(NotifyKind.BackendKick, q.index, 1n);
       }
-      // Recorded after the kick: the back-end starts sooner, and the residence
-      // (kick seen → back-end kicked) is known. The guest cannot touch the
-      // request buffers until the proxy returns them.
-      const residenceNs = nowNs() - seenNs;
+      // Recorded after the kick so the back-end starts sooner. The guest cannot
+      // touch the request buffers until the proxy returns them.
       for (const { chain, descriptors } of batch) {
         const seq = this.#rec.request({
           queue: q.index,
@@ -871,24 +872,32 @@ export class TraceProxy {
       }
     }
     if (seqs.length > 0) {
-      this.#notifyGuest(q);
+      const notifiedAt = this.#notifyGuest(q);
       // Residence (call seen → guest notified) is only known now; the records are amended.
-      this.#rec.replyResidence(seqs, nowNs() - seenNs);
+      this.#rec.replyResidence(seqs, notifiedAt - seenNs);
     }
   }
 
-  #notifyGuest(q: QueueState): void {
+  /**
+   * Publishes pushed used entries and signals the guest if it asked to be.
+   * Returns when the guest was notified (taken just before the eventfd write,
+   * which may hand the CPU to the woken thread).
+   */
+  #notifyGuest(q: QueueState): bigint {
     const guest = q.guest;
-    if (guest === undefined) return;
+    let at = nowNs();
+    if (guest === undefined) return at;
     try {
       guest.publish();
       if (guest.needNotify() && q.guestCallFd >= 0) {
+        at = nowNs();
         eventfdWrite(q.guestCallFd);
         this.#rec.notify(NotifyKind.GuestCall, q.index, 1n);
       }
     } catch (err) {
       this.#breakQueue(q, String(err));
     }
+    return at;
   }
 
   #stopQueue(q: QueueState): void {
