@@ -9,6 +9,7 @@ interface Setup {
   ping: number;
   pong: number;
   busyPoll: BusyPollOptions;
+  blocking: boolean;
 }
 
 const scope = self as unknown as {
@@ -20,13 +21,14 @@ const scope = self as unknown as {
 let loop: EventLoop | undefined;
 scope.onmessage = async (e) => {
   if (e.data === "stop") {
+    loop?.stop();
     await loop?.close();
     scope.postMessage("stopped");
     scope.close();
     return;
   }
-  const { ping, pong, busyPoll } = e.data;
-  loop = new EventLoop({ busyPoll });
+  const { ping, pong, busyPoll, blocking } = e.data;
+  loop = new EventLoop(blocking ? { wait: "blocking", busyPoll } : { busyPoll });
   loop.add(ping, Epoll.IN, () => {
     eventfdRead(ping);
     eventfdWrite(pong);

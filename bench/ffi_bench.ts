@@ -47,7 +47,10 @@ async function perOp(n: number, fn: (n: number) => void | Promise<void>): Promis
   return median(samples);
 }
 
-async function pingPong(busyPoll: BusyPollOptions): Promise<{ rtt: number; stats: string }> {
+async function pingPong(
+  busyPoll: BusyPollOptions,
+  blocking = false,
+): Promise<{ rtt: number; stats: string }> {
   const ping = eventfd();
   const pong = eventfd();
   const worker = new Worker(new URL("./_echo_worker.ts", import.meta.url), { type: "module" });
@@ -56,10 +59,10 @@ async function pingPong(busyPoll: BusyPollOptions): Promise<{ rtt: number; stats
       worker.onmessage = (e) => resolve(e.data);
     });
   const ready = workerMessage();
-  worker.postMessage({ ping, pong, busyPoll });
+  worker.postMessage({ ping, pong, busyPoll, blocking });
   await ready;
 
-  const loop = new EventLoop({ busyPoll });
+  const loop = new EventLoop(blocking ? { wait: "blocking", busyPoll } : { busyPoll });
   let remaining = 0;
   let done: () => void = () => {};
   loop.add(pong, Epoll.IN, () => {
@@ -76,16 +79,20 @@ async function pingPong(busyPoll: BusyPollOptions): Promise<{ rtt: number; stats
     }));
   const s = loop.stats;
   loop.stop();
+  void blocking;
   await running;
   await loop.close();
   const stopped = workerMessage();
   worker.postMessage("stop");
+  // A blocking worker loop needs a nudge to read its messages.
+  if (blocking) eventfdWrite(ping);
   await stopped;
   close(ping);
   close(pong);
   return {
     rtt,
-    stats: `parked ${s.parkedWakeups}, polls ${s.pollCalls} (${s.pollHits} hits)`,
+    stats:
+      `parked ${s.parkedWakeups}, blocking ${s.blockingWaits}, polls ${s.pollCalls} (${s.pollHits} hits)`,
   };
 }
 
@@ -104,6 +111,8 @@ close(epfd);
 
 const parked = await pingPong({ minMicros: 0, maxMicros: 0 });
 const busy = await pingPong({ minMicros: 20, maxMicros: 200 });
+const blocking = await pingPong({ minMicros: 0, maxMicros: 0 }, true);
+const blockingBusy = await pingPong({ minMicros: 20, maxMicros: 200 }, true);
 
 const fmt = (us: number) => `${us.toFixed(us < 1 ? 3 : 1)} µs`;
 console.log(
@@ -115,9 +124,12 @@ const rows: [string, number, string][] = [
   ["parked epoll_wait(…, 0) round trip", parkedCall, ""],
   ["wake-up, parked loop (RTT/2)", parked.rtt / 2, parked.stats],
   ["wake-up, busy-poll loop (RTT/2)", busy.rtt / 2, busy.stats],
+  ["wake-up, blocking loops (RTT/2)", blocking.rtt / 2, blocking.stats],
+  ["wake-up, blocking + busy-poll (RTT/2)", blockingBusy.rtt / 2, blockingBusy.stats],
 ];
 for (const [name, us, detail] of rows) {
   console.log(`  ${name.padEnd(40)} ${fmt(us).padStart(10)}  ${detail}`);
 }
 console.log(`ratio parked/busy-poll wake-up: ${(parked.rtt / busy.rtt).toFixed(1)}x`);
+console.log(`ratio parked/blocking wake-up: ${(parked.rtt / blocking.rtt).toFixed(1)}x`);
 console.log(`ratio parked call/sync call: ${(parkedCall / syncCall).toFixed(0)}x`);

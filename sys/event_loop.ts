@@ -40,12 +40,25 @@ export interface EventLoopOptions {
    * {@link EventLoop.run} rejects with the error.
    */
   onError?: (error: unknown, fd: number) => void;
+  /**
+   * How to wait when idle. `parked` (default): one nonblocking epoll_wait on
+   * Deno's thread pool, the JS thread stays free. `blocking`: a sync
+   * epoll_wait on the JS thread itself, for a Worker dedicated to the loop:
+   * a wake-up is then a single kernel → thread hand-off, with no pool thread
+   * and promise in between. JS timers and messages still run: the loop
+   * yields to them at least every {@link maxBlockMs}.
+   */
+  wait?: "parked" | "blocking";
+  /** Longest sync wait in `blocking` mode before timers and messages get a turn (default 10 ms). */
+  maxBlockMs?: number;
 }
 
 /** Counters describing how the loop has been waking up. */
 export interface EventLoopStats {
   /** Wake-ups from the parked epoll_wait. */
   parkedWakeups: number;
+  /** Sync epoll_wait calls that blocked (`blocking` mode). */
+  blockingWaits: number;
   /** Sync epoll_wait(…, 0) calls made while busy polling. */
   pollCalls: number;
   /** Busy-poll calls that found events. */
@@ -84,11 +97,14 @@ export class EventLoop {
   #busy: BusyPollOptions;
   #windowMicros: number;
   #onError: ((error: unknown, fd: number) => void) | undefined;
+  #blocking: boolean;
+  #maxBlockMs: number;
   #running: Promise<void> | null = null;
   #stopping = false;
+  #woken = false;
   #failure: { error: unknown } | null = null;
   #closed = false;
-  #stats = { parkedWakeups: 0, pollCalls: 0, pollHits: 0, dispatched: 0 };
+  #stats = { parkedWakeups: 0, blockingWaits: 0, pollCalls: 0, pollHits: 0, dispatched: 0 };
 
   /** Creates the epoll instance and the internal wake-up eventfd. */
   constructor(options: EventLoopOptions = {}) {
@@ -96,6 +112,8 @@ export class EventLoop {
     this.#busy = options.busyPoll ?? { minMicros: 20, maxMicros: 200 };
     this.#windowMicros = this.#busy.minMicros;
     this.#onError = options.onError;
+    this.#blocking = options.wait === "blocking";
+    this.#maxBlockMs = Math.max(1, Math.floor(options.maxBlockMs ?? 10));
     this.#epfd = epollCreate();
     this.#wakeFd = eventfd();
     // Token 0 is the wake-up fd.
@@ -162,6 +180,20 @@ export class EventLoop {
     return this.#running;
   }
 
+  /**
+   * The loop's wake-up eventfd. Writing it from another thread (or process)
+   * makes a `blocking` loop yield to its JS event loop at once, e.g. so a
+   * message posted to its Worker is delivered.
+   */
+  get wakeFd(): number {
+    return this.#wakeFd;
+  }
+
+  /** Makes the loop yield to timers and messages soon (see {@link wakeFd}). */
+  wake(): void {
+    if (!this.#closed) eventfdWrite(this.#wakeFd);
+  }
+
   /** Asks the loop to return; safe from callbacks and from outside. */
   stop(): void {
     this.#stopping = true;
@@ -202,6 +234,7 @@ export class EventLoop {
   async #loop(): Promise<void> {
     this.#stopping = false;
     this.#failure = null;
+    if (this.#blocking) return await this.#blockingLoop();
     const events = this.#events;
     while (!this.#stopping) {
       let n = await epollWaitParked(this.#epfd, events, -1);
@@ -220,6 +253,36 @@ export class EventLoop {
       if (failure !== null) throw failure.error;
     }
     // Drain a stop request so the next run() starts clean.
+    eventfdRead(this.#wakeFd);
+  }
+
+  /** The `blocking` mode: sync waits on this thread, bounded so timers and messages run. */
+  async #blockingLoop(): Promise<void> {
+    const events = this.#events;
+    let lastYield = performance.now();
+    while (!this.#stopping) {
+      let n = epollWait(this.#epfd, events, this.#maxBlockMs);
+      this.#stats.blockingWaits++;
+      let dispatched = n > 0;
+      while (n > 0 && !this.#stopping) {
+        if (!this.#dispatch(n)) break;
+        // After activity, spin briefly: the reply to what was just sent often comes soon.
+        n = await this.#busyPoll();
+        if (performance.now() - lastYield >= this.#maxBlockMs) break;
+      }
+      if (this.#failure !== null) break;
+      if (n > 0) continue;
+      // Promise continuations started by callbacks run here.
+      await undefined;
+      const now = performance.now();
+      if (!dispatched || now - lastYield >= this.#maxBlockMs || this.#woken) {
+        this.#woken = false;
+        await yieldToMacrotasks();
+        lastYield = performance.now();
+      }
+    }
+    const failure = this.#failure as { error: unknown } | null;
+    if (failure !== null) throw failure.error;
     eventfdRead(this.#wakeFd);
   }
 
@@ -254,6 +317,8 @@ export class EventLoop {
       const token = events.data(i);
       if (token === 0n) {
         eventfdRead(this.#wakeFd);
+        // Someone wants the JS thread (a message, stop): yield soon.
+        this.#woken = true;
         continue;
       }
       const watcher = this.#watchers.get(token);
