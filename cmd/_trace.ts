@@ -11,6 +11,9 @@ import { MASKED_PROTOCOL_FEATURES, MASKED_VIRTIO_FEATURES } from "../trace/proxy
 import { BackendError, type BackendSpec, type ListenOn, runTrace } from "../trace/run.ts";
 import { CliError, colors, ExitCode, onInterrupt, parsePositive } from "./_common.ts";
 
+// This process does nothing but proxy: the loop may block its main thread.
+const WAIT = (Deno.env.get("VFSTRACE_WAIT") ?? "blocking") as "blocking" | "parked";
+
 interface TraceOptions {
   socketPath?: string | undefined;
   fd?: number | undefined;
@@ -140,6 +143,7 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
       recorder,
       signal: abort.signal,
       log: say,
+      wait: WAIT,
       onListening: (path) => say(`listening on ${path ?? `fd ${opts.fd}`}`),
     });
   } catch (err) {

@@ -47,6 +47,12 @@ export interface RunTraceOptions {
   signal?: AbortSignal;
   /** Busy-poll window of the event loop (µs; 0 = always park). */
   busyPoll?: BusyPollOptions;
+  /**
+   * How the event loop waits (see EventLoop): `blocking` suits a process
+   * whose main thread does nothing but proxy (the CLI): one kernel hand-off
+   * per wake-up instead of two. `parked` (default) keeps the JS thread free.
+   */
+  wait?: "parked" | "blocking";
 }
 
 /** How a traced session ended. */
@@ -226,7 +232,10 @@ function acceptOne(loop: EventLoop, fd: number, signal?: AbortSignal): Promise<n
  */
 export async function runTrace(options: RunTraceOptions): Promise<TraceResult> {
   const log = options.log ?? (() => {});
-  const loop = new EventLoop(options.busyPoll === undefined ? {} : { busyPoll: options.busyPoll });
+  const loop = new EventLoop({
+    ...(options.busyPoll === undefined ? {} : { busyPoll: options.busyPoll }),
+    ...(options.wait === undefined ? {} : { wait: options.wait }),
+  });
   const running = loop.run();
   let listenFd = -1;
   let backend: BackendProcess | undefined;
