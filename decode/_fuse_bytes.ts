@@ -366,24 +366,47 @@ export function planOf(layout: Layout, version: number): Plan {
   return plan;
 }
 
-/** Decodes a struct, throwing DecodeError when fewer than its size bytes remain before `end`. */
+/**
+ * Decodes a struct, throwing DecodeError when fewer than its size bytes remain
+ * before `end` (the message's end by its header) or before `avail` (≤ end: the
+ * bytes actually held, when a capture cut the message).
+ */
 export function readStruct(
   src: Source,
   plan: Plan,
   pos: number,
   end: number,
+  avail: number,
   context: string,
 ): Decoded {
+  if (pos + plan.size > avail) throw structShort(plan, pos, end, avail, context);
+  src.reach(pos, plan.size);
+  return plan.decode(src.view, src.at);
+}
+
+function structShort(
+  plan: Plan,
+  pos: number,
+  end: number,
+  avail: number,
+  context: string,
+): DecodeError {
+  const name = plan.layout.name;
   if (pos + plan.size > end) {
-    throw new DecodeError(
-      `${context}: ${plan.layout.name} truncated, needs ${plan.size} bytes, ${
+    return new DecodeError(
+      `${context}: ${name} truncated, needs ${plan.size} bytes, ${
         Math.max(0, end - pos)
       } available`,
       pos,
     );
   }
-  src.reach(pos, plan.size);
-  return plan.decode(src.view, src.at);
+  // The header says the struct is there; the capture lost it.
+  return new DecodeError(
+    `${context}: ${name} was cut by the capture, needs ${plan.size} bytes, ${
+      Math.max(0, avail - pos)
+    } kept`,
+    avail,
+  );
 }
 
 // ---------------------------------------------------------------- names

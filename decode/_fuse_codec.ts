@@ -91,6 +91,33 @@ export type FuseExtension =
   | { readonly kind: "unknown"; readonly type: number; readonly data: Uint8Array };
 
 /**
+ * How much of a message a capture kept, on records decoded with
+ * {@link FuseDecodeOptions.truncatedFrom}: `have` < `want`. Encoding such a
+ * record writes what it holds (size fields recomputed), not the original.
+ */
+export interface FuseTruncation {
+  /** Bytes of the message present (the input's length). */
+  readonly have: number;
+  /** Bytes of the whole message (its header's `len`). */
+  readonly want: number;
+}
+
+/** Options of {@link decodeRequest} and {@link decodeReply}. */
+export interface FuseDecodeOptions {
+  /**
+   * The input is the start of a message that was this many bytes long: a
+   * capture record cut by its snap length (pass its `originalLength`). When it
+   * is more than the input, the header's `len` must equal it, the header and
+   * the op's struct must be whole, and the rest decodes as far as it goes:
+   * names that end before the cut, the payload as a shorter view, entries and
+   * items up to the last whole one; extensions after the cut are lost. The
+   * record then carries `truncated`. Equal to the input's length (or absent):
+   * the message must be whole, as without the option.
+   */
+  readonly truncatedFrom?: number | undefined;
+}
+
+/**
  * A decoded request. Every record has the same shape; parts the opcode does
  * not have are `undefined` / empty. An unknown opcode decodes with `op`
  * undefined and its whole argument area in `data`.
@@ -110,6 +137,11 @@ export interface FuseRequest {
   readonly items: readonly Decoded[];
   /** Request extensions (security contexts, supplementary groups). */
   readonly extensions: readonly FuseExtension[];
+  /**
+   * Present only when a capture cut the message (see
+   * {@link FuseDecodeOptions.truncatedFrom}); whole records lack the property.
+   */
+  readonly truncated?: FuseTruncation;
 }
 
 /** A directory entry of a READDIR/READDIRPLUS reply. */
@@ -149,6 +181,11 @@ export interface FuseReply {
   readonly items: readonly Decoded[];
   /** READDIR/READDIRPLUS entries. */
   readonly entries: readonly FuseDirent[];
+  /**
+   * Present only when a capture cut the message (see
+   * {@link FuseDecodeOptions.truncatedFrom}); whole records lack the property.
+   */
+  readonly truncated?: FuseTruncation;
 }
 
 /** Struct values for encoding: field name → value; missing fields are 0. */
@@ -245,13 +282,16 @@ function fieldNumber(arg: Decoded | undefined, field: string): number {
 
 /**
  * Reads names, data and items after the struct (already in `parts.arg`);
- * returns the end position. Sized parts must fill the body exactly.
+ * returns the end position. Sized parts must fill the body exactly. Bytes
+ * from `avail` (≤ `end`) on were cut by a capture: sizes are still checked
+ * against `end`, but only what lies before `avail` is read.
  */
 function readTail(
   src: Source,
   spec: BodySpec,
   pos: number,
   end: number,
+  avail: number,
   version: number,
   ctx: string,
   parts: Parts,
@@ -270,6 +310,11 @@ function readTail(
             pos,
           );
         }
+        if (n + 1 > avail - pos) {
+          // Cut inside this name: it and everything after are lost.
+          parts.names = names;
+          return end;
+        }
         const bytes = src.bytes(pos, n + 1);
         if (bytes[n] !== 0) {
           throw new DecodeError(`${ctx}: ${part.label} is not NUL-terminated`, pos + n);
@@ -278,8 +323,14 @@ function readTail(
         pos += n + 1;
         continue;
       }
-      const nul = src.indexOfNul(pos, end);
-      if (nul < 0) throw new DecodeError(`${ctx}: ${part.label} is not NUL-terminated`, pos);
+      const nul = src.indexOfNul(pos, avail);
+      if (nul < 0) {
+        if (avail < end) {
+          parts.names = names;
+          return end;
+        }
+        throw new DecodeError(`${ctx}: ${part.label} is not NUL-terminated`, pos);
+      }
       src.reach(pos, nul - pos);
       names.push(decodeName(src.array, src.at, src.at + nul - pos));
       pos = nul + 1;
@@ -299,7 +350,7 @@ function readTail(
       }
       n = want;
     }
-    parts.data = src.views(pos, n);
+    parts.data = src.views(pos, avail - pos < n ? avail - pos : n);
     pos += n;
   } else if (spec.items !== undefined) {
     const it = spec.items;
@@ -310,6 +361,7 @@ function readTail(
       count,
       pos,
       end,
+      avail,
       ctx,
       `${structName}.${it.countField}`,
       it.label,
@@ -319,12 +371,14 @@ function readTail(
   return pos;
 }
 
+/** Reads `count` items filling [pos, end) exactly; only the whole ones before `avail`. */
 function readItems(
   src: Source,
   plan: Plan,
   count: number,
   pos: number,
   end: number,
+  avail: number,
   ctx: string,
   countName: string,
   label: string,
@@ -338,13 +392,13 @@ function readItems(
     );
   }
   const items: Decoded[] = [];
-  for (let i = 0; i < count; i++) {
-    src.reach(pos, plan.size);
+  const whole = avail < end ? Math.floor((avail - pos) / plan.size) : count;
+  for (let i = 0; i < whole; i++) {
+    src.reach(pos + i * plan.size, plan.size);
     items.push(plan.decode(src.view, src.at));
-    pos += plan.size;
   }
   parts.items = items;
-  return pos;
+  return pos + need;
 }
 
 function readExtensions(src: Source, pos: number, end: number, ctx: string): FuseExtension[] {
@@ -433,11 +487,12 @@ function requestVersion(
   src: Source,
   pos: number,
   end: number,
+  avail: number,
   session: FuseSession,
 ): number {
   if (spec.version === "init") {
     // fuse_init_in is sized by the kernel's own minor, carried inside it.
-    return end - pos >= 8 ? src.u32(pos + 4) : session.minor;
+    return avail - pos >= 8 ? src.u32(pos + 4) : session.minor;
   }
   if (spec.version === "setxattr") {
     let ext = session.setxattrExt;
@@ -445,10 +500,13 @@ function requestVersion(
       // Flags unknown (a trace that starts after INIT): pick the form whose
       // name and value fill the body exactly. The 16-byte form's padding is
       // zero, which a name in the 8-byte form cannot be, so never both fit.
-      const size = end - pos >= 8 ? src.u32(pos) : 0;
-      const nul16 = end - pos >= 16 && src.u32(pos + 12) === 0 ? src.indexOfNul(pos + 16, end) : -1;
+      const size = avail - pos >= 8 ? src.u32(pos) : 0;
+      const nul16 = avail - pos >= 16 && src.u32(pos + 12) === 0
+        ? src.indexOfNul(pos + 16, avail)
+        : -1;
       ext = nul16 >= 0 && nul16 + 1 + size === end;
-      session.learnSetxattrExt(ext);
+      // A cut before the name's end proves nothing: guess, but do not learn.
+      if (nul16 >= 0 || avail === end) session.learnSetxattrExt(ext);
     }
     return ext ? NEWEST : SETXATTR_COMPAT_MINOR;
   }
@@ -462,7 +520,8 @@ function opLabel(op: FuseOp | undefined, opcode: number): string {
 /**
  * Decodes one FUSE request (kernel → daemon). `input` is the message, whole
  * or as the readable segments of a descriptor chain; payloads come back as
- * views of it. Decoding INIT updates `session`.
+ * views of it. Decoding INIT updates `session`. A message a capture cut
+ * decodes as far as it goes with `options.truncatedFrom`.
  *
  * An unknown opcode is not an error: it decodes with `op` undefined and its
  * argument bytes in `data`. Throws only DecodeError.
@@ -470,15 +529,55 @@ function opLabel(op: FuseOp | undefined, opcode: number): string {
 export function decodeRequest(
   input: Uint8Array | readonly Uint8Array[],
   session: FuseSession,
+  options?: FuseDecodeOptions,
 ): FuseRequest {
   try {
-    return decodeRequestUnchecked(Source.of(input), session);
+    return decodeRequestUnchecked(Source.of(input), session, options);
   } catch (e) {
     throw asDecodeError(e, "FUSE request");
   }
 }
 
-function decodeRequestUnchecked(src: Source, session: FuseSession): FuseRequest {
+/**
+ * Judges a header `len` against the `total` bytes given: undefined when the
+ * message is whole, its truncation when the caller vouches for a cut at
+ * exactly `len` bytes, else a DecodeError (kept off the hot path).
+ */
+function cutOf(
+  ctx: string,
+  header: string,
+  len: number,
+  total: number,
+  from: number | undefined,
+): FuseTruncation | undefined {
+  if (from === undefined || from === total) {
+    if (len === total) return undefined;
+    throw new DecodeError(`${ctx}: ${header}.len says ${len} bytes, the message has ${total}`, 0);
+  }
+  if (!(from > total) || !Number.isSafeInteger(from)) {
+    throw new DecodeError(
+      `${ctx}: truncatedFrom ${from} is not a length above the ${total} bytes given`,
+      0,
+    );
+  }
+  if (len !== from) {
+    throw new DecodeError(
+      `${ctx}: ${header}.len says ${len} bytes, the capture says the message had ${from} (${total} kept)`,
+      0,
+    );
+  }
+  return { have: total, want: len };
+}
+
+function cutContext(ctx: string, cut: FuseTruncation): string {
+  return `${ctx} (cut at ${cut.have} of ${cut.want} bytes)`;
+}
+
+function decodeRequestUnchecked(
+  src: Source,
+  session: FuseSession,
+  options: FuseDecodeOptions | undefined,
+): FuseRequest {
   const total = src.total;
   if (total < IN_HEADER_SIZE) {
     throw new DecodeError(
@@ -501,51 +600,56 @@ function decodeRequestUnchecked(src: Source, session: FuseSession): FuseRequest 
     padding: v.getUint16(b + 38, true),
   };
   const op = fuseOp(header.opcode);
-  const ctx = `FUSE ${opLabel(op, header.opcode)} request`;
-  if (header.len !== total) {
-    throw new DecodeError(
-      `${ctx}: fuse_in_header.len says ${header.len} bytes, the message has ${total}`,
-      0,
-    );
+  let ctx = `FUSE ${opLabel(op, header.opcode)} request`;
+  const len = header.len;
+  let cut: FuseTruncation | undefined;
+  const from = options?.truncatedFrom;
+  if (len !== total || (from !== undefined && from !== total)) {
+    cut = cutOf(ctx, "fuse_in_header", len, total, from);
+    if (cut !== undefined) ctx = cutContext(ctx, cut);
   }
   const extBytes = session.minor >= FUSE_EXT_MINOR ? header.total_extlen * 8 : 0;
-  if (IN_HEADER_SIZE + extBytes > total) {
+  if (IN_HEADER_SIZE + extBytes > len) {
     throw new DecodeError(
       `${ctx}: fuse_in_header.total_extlen ${header.total_extlen} (${extBytes} bytes) exceeds the ${
-        total - IN_HEADER_SIZE
+        len - IN_HEADER_SIZE
       }-byte body`,
       36,
     );
   }
-  const end = total - extBytes;
+  const end = len - extBytes;
+  // Bytes of the arguments actually held: `end` unless a capture cut them.
+  const avail = total < end ? total : end;
   const parts: Parts = { arg: undefined, names: NO_NAMES, data: NO_DATA, items: NO_ITEMS };
   let extensions = NO_EXT;
   let pos = IN_HEADER_SIZE;
   if (op === undefined) {
-    parts.data = src.views(pos, end - pos);
+    parts.data = src.views(pos, avail - pos);
     pos = end;
   } else {
     const spec = op.request;
     if (spec.struct !== undefined) {
-      const plan = planOf(spec.struct, requestVersion(spec, src, pos, end, session));
-      parts.arg = readStruct(src, plan, pos, end, ctx);
+      const plan = planOf(spec.struct, requestVersion(spec, src, pos, end, avail, session));
+      parts.arg = readStruct(src, plan, pos, end, avail, ctx);
       pos += plan.size;
     }
-    pos = readTail(src, spec, pos, end, session.minor, ctx, parts);
+    pos = readTail(src, spec, pos, end, avail, session.minor, ctx, parts);
     if (spec.creates === true && pos < end && extBytes === 0) {
-      // 7.36–7.37 put the security context inline, uncounted by the header.
-      extensions = readExtensions(src, pos, end, ctx);
+      // 7.36–7.37 put the security context inline, uncounted by the header;
+      // a cut one is lost.
+      if (cut === undefined) extensions = readExtensions(src, pos, end, ctx);
       pos = end;
     }
     if (pos !== end) {
       throw new DecodeError(`${ctx}: ${end - pos} unexpected bytes after the arguments`, pos);
     }
   }
-  if (extBytes > 0) extensions = readExtensions(src, end, total, ctx);
+  // Extensions end the message, so a cut message has lost (part of) them.
+  if (extBytes > 0 && cut === undefined) extensions = readExtensions(src, end, total, ctx);
   if (header.opcode === Opcode.INIT && parts.arg !== undefined) {
     session.observeInitRequest(parts.arg);
   }
-  return {
+  const rec: FuseRequest = {
     header,
     op,
     arg: parts.arg,
@@ -554,6 +658,8 @@ function decodeRequestUnchecked(src: Source, session: FuseSession): FuseRequest 
     items: parts.items,
     extensions,
   };
+  // Whole records keep one shape (no extra slot to allocate on the hot path).
+  return cut === undefined ? rec : { ...rec, truncated: cut };
 }
 
 /**
@@ -564,15 +670,17 @@ function decodeRequestUnchecked(src: Source, session: FuseSession): FuseRequest 
  * `session`. Throws only DecodeError.
  *
  * With only an opcode, a GETXATTR/LISTXATTR reply of exactly 8 bytes is taken
- * as a size probe answer (`fuse_getxattr_out`).
+ * as a size probe answer (`fuse_getxattr_out`). A message a capture cut
+ * decodes as far as it goes with `options.truncatedFrom`.
  */
 export function decodeReply(
   input: Uint8Array | readonly Uint8Array[],
   request: FuseRequest | number | undefined,
   session: FuseSession,
+  options?: FuseDecodeOptions,
 ): FuseReply {
   try {
-    return decodeReplyUnchecked(Source.of(input), request, session);
+    return decodeReplyUnchecked(Source.of(input), request, session, options);
   } catch (e) {
     throw asDecodeError(e, "FUSE reply");
   }
@@ -582,6 +690,7 @@ function decodeReplyUnchecked(
   src: Source,
   request: FuseRequest | number | undefined,
   session: FuseSession,
+  options: FuseDecodeOptions | undefined,
 ): FuseReply {
   const total = src.total;
   if (total < OUT_HEADER_SIZE) {
@@ -598,15 +707,16 @@ function decodeReplyUnchecked(
     error: v.getInt32(b + 4, true),
     unique: v.getBigUint64(b + 8, true),
   };
-  if (header.unique === 0n) return decodeNotify(src, header, session);
+  if (header.unique === 0n) return decodeNotify(src, header, session, options);
   const opcode = typeof request === "number" ? request : request?.header.opcode ?? -1;
   const op = opcode >= 0 ? fuseOp(opcode) : undefined;
-  const ctx = request === undefined ? "FUSE reply (unpaired)" : `FUSE ${opLabel(op, opcode)} reply`;
-  if (header.len !== total) {
-    throw new DecodeError(
-      `${ctx}: fuse_out_header.len says ${header.len} bytes, the message has ${total}`,
-      0,
-    );
+  let ctx = request === undefined ? "FUSE reply (unpaired)" : `FUSE ${opLabel(op, opcode)} reply`;
+  const end = header.len;
+  let cut: FuseTruncation | undefined;
+  const from = options?.truncatedFrom;
+  if (end !== total || (from !== undefined && from !== total)) {
+    cut = cutOf(ctx, "fuse_out_header", end, total, from);
+    if (cut !== undefined) ctx = cutContext(ctx, cut);
   }
   const parts: Parts = { arg: undefined, names: NO_NAMES, data: NO_DATA, items: NO_ITEMS };
   let entries = NO_ENTRIES;
@@ -617,24 +727,26 @@ function decodeReplyUnchecked(
         4,
       );
     }
-    if (total !== OUT_HEADER_SIZE) {
+    if (end !== OUT_HEADER_SIZE) {
       throw new DecodeError(
         `${ctx}: error reply ${errnoName(-header.error)} carries ${
-          total - OUT_HEADER_SIZE
+          end - OUT_HEADER_SIZE
         } body bytes`,
         OUT_HEADER_SIZE,
       );
     }
-    return replyRecord(header, opcode, op, undefined, parts, entries);
+    return replyRecord(header, opcode, op, undefined, parts, entries, cut);
   }
   const pos = OUT_HEADER_SIZE;
+  // `total` < `end` only when a capture cut the message.
+  const avail = total;
   const reqArg = typeof request === "object" ? request.arg : undefined;
   if (op === undefined) {
-    parts.data = src.views(pos, total - pos);
-    return replyRecord(header, opcode, op, undefined, parts, entries);
+    parts.data = src.views(pos, avail - pos);
+    return replyRecord(header, opcode, op, undefined, parts, entries, cut);
   }
   const spec = op.reply;
-  const body = total - pos;
+  const body = end - pos;
   const limit = spec.limit !== undefined && reqArg !== undefined
     ? fieldNumber(reqArg, spec.limit)
     : Infinity;
@@ -652,7 +764,7 @@ function decodeReplyUnchecked(
       break;
     case "data":
       checkLimit(body, limit, ctx, pos);
-      parts.data = src.views(pos, body);
+      parts.data = src.views(pos, avail - pos);
       break;
     case "xattr": {
       const probe = typeof request === "object" ? fieldNumber(reqArg, "size") === 0 : body === 8;
@@ -663,26 +775,27 @@ function decodeReplyUnchecked(
           { struct: spec.struct },
           planOf(spec.struct, session.minor),
           pos,
-          total,
+          end,
+          avail,
           ctx,
           parts,
           session.minor,
         );
       } else {
         checkLimit(body, limit, ctx, pos);
-        parts.data = src.views(pos, body);
+        parts.data = src.views(pos, avail - pos);
       }
       break;
     }
     case "dirents":
     case "direntplus":
       checkLimit(body, limit, ctx, pos);
-      entries = readDirents(src, pos, total, spec.kind === "direntplus", session.minor, ctx);
+      entries = readDirents(src, pos, end, avail, spec.kind === "direntplus", session.minor, ctx);
       break;
     case "ioctl": {
       if (spec.struct === undefined) break;
       const plan = planOf(spec.struct, session.minor);
-      parts.arg = readStruct(src, plan, pos, total, ctx);
+      parts.arg = readStruct(src, plan, pos, end, avail, ctx);
       const p = pos + plan.size;
       if ((fieldNumber(parts.arg, "flags") & IOCTL_RETRY) !== 0 && spec.items !== undefined) {
         const count = fieldNumber(parts.arg, "in_iovs") + fieldNumber(parts.arg, "out_iovs");
@@ -691,15 +804,16 @@ function decodeReplyUnchecked(
           planOf(spec.items.layout, session.minor),
           count,
           p,
-          total,
+          end,
+          avail,
           ctx,
           `${spec.struct.name}.in_iovs+out_iovs`,
           spec.items.label,
           parts,
         );
       } else {
-        checkLimit(total - p, limit, ctx, p);
-        parts.data = src.views(p, total - p);
+        checkLimit(end - p, limit, ctx, p);
+        parts.data = src.views(p, avail - p);
       }
       break;
     }
@@ -707,14 +821,24 @@ function decodeReplyUnchecked(
       if (spec.struct === undefined) break;
       let version = session.minor;
       if (spec.version === "init") {
-        version = body >= 8 ? session.initOutMinor(src.u32(pos + 4)) : 0;
+        version = avail - pos >= 8 ? session.initOutMinor(src.u32(pos + 4)) : 0;
       }
-      structBody(src, spec, planOf(spec.struct, version), pos, total, ctx, parts, session.minor);
+      structBody(
+        src,
+        spec,
+        planOf(spec.struct, version),
+        pos,
+        end,
+        avail,
+        ctx,
+        parts,
+        session.minor,
+      );
       if (op.opcode === Opcode.INIT && parts.arg !== undefined) session.observeInitReply(parts.arg);
       break;
     }
   }
-  return replyRecord(header, opcode, op, undefined, parts, entries);
+  return replyRecord(header, opcode, op, undefined, parts, entries, cut);
 }
 
 function structBody(
@@ -723,12 +847,13 @@ function structBody(
   plan: Plan,
   pos: number,
   end: number,
+  avail: number,
   ctx: string,
   parts: Parts,
   version: number,
 ): void {
-  parts.arg = readStruct(src, plan, pos, end, ctx);
-  const p = readTail(src, spec, pos + plan.size, end, version, ctx, parts);
+  parts.arg = readStruct(src, plan, pos, end, avail, ctx);
+  const p = readTail(src, spec, pos + plan.size, end, avail, version, ctx, parts);
   if (p !== end) {
     throw new DecodeError(`${ctx}: ${end - p} unexpected bytes after ${plan.layout.name}`, p);
   }
@@ -747,8 +872,9 @@ function replyRecord(
   notify: FuseNotify | undefined,
   parts: Parts,
   entries: readonly FuseDirent[],
+  truncated: FuseTruncation | undefined,
 ): FuseReply {
-  return {
+  const rec: FuseReply = {
     header,
     opcode,
     op,
@@ -759,42 +885,56 @@ function replyRecord(
     items: parts.items,
     entries,
   };
+  // Whole records keep one shape (no extra slot to allocate on the hot path).
+  return truncated === undefined ? rec : { ...rec, truncated };
 }
 
-function decodeNotify(src: Source, header: FuseOutHeader, session: FuseSession): FuseReply {
+function decodeNotify(
+  src: Source,
+  header: FuseOutHeader,
+  session: FuseSession,
+  options: FuseDecodeOptions | undefined,
+): FuseReply {
   const total = src.total;
   const spec = FUSE_NOTIFY.get(header.error);
-  const ctx = spec === undefined
+  let ctx = spec === undefined
     ? `FUSE notification with unknown code ${header.error}`
     : `FUSE notify ${spec.name}`;
-  if (header.len !== total) {
-    throw new DecodeError(
-      `${ctx}: fuse_out_header.len says ${header.len} bytes, the message has ${total}`,
-      0,
-    );
+  const end = header.len;
+  let cut: FuseTruncation | undefined;
+  const from = options?.truncatedFrom;
+  if (end !== total || (from !== undefined && from !== total)) {
+    cut = cutOf(ctx, "fuse_out_header", end, total, from);
+    if (cut !== undefined) ctx = cutContext(ctx, cut);
   }
   const parts: Parts = { arg: undefined, names: NO_NAMES, data: NO_DATA, items: NO_ITEMS };
   let pos = OUT_HEADER_SIZE;
   if (spec === undefined) {
     parts.data = src.views(pos, total - pos);
-    return replyRecord(header, 0, undefined, undefined, parts, NO_ENTRIES);
+    return replyRecord(header, 0, undefined, undefined, parts, NO_ENTRIES, cut);
   }
   if (spec.struct !== undefined) {
     const plan = planOf(spec.struct, session.minor);
-    parts.arg = readStruct(src, plan, pos, total, ctx);
+    parts.arg = readStruct(src, plan, pos, end, total, ctx);
     pos += plan.size;
   }
-  pos = readTail(src, spec, pos, total, session.minor, ctx, parts);
-  if (pos !== total) {
-    throw new DecodeError(`${ctx}: ${total - pos} unexpected bytes after the arguments`, pos);
+  pos = readTail(src, spec, pos, end, total, session.minor, ctx, parts);
+  if (pos !== end) {
+    throw new DecodeError(`${ctx}: ${end - pos} unexpected bytes after the arguments`, pos);
   }
-  return replyRecord(header, 0, undefined, spec, parts, NO_ENTRIES);
+  return replyRecord(header, 0, undefined, spec, parts, NO_ENTRIES, cut);
 }
 
+/**
+ * Reads the entries filling [pos, end); from `avail` (< end) on a capture cut
+ * them: the whole entries before it are returned (an entry is whole once its
+ * name is; the padding after carries nothing).
+ */
 function readDirents(
   src: Source,
   pos: number,
   end: number,
+  avail: number,
   plus: boolean,
   version: number,
   ctx: string,
@@ -812,6 +952,7 @@ function readDirents(
         pos,
       );
     }
+    if (avail - pos < fixed) break;
     src.reach(pos, fixed);
     const v = src.view;
     const b = src.at;
@@ -834,6 +975,7 @@ function readDirents(
         pos,
       );
     }
+    if (avail - pos < fixed + namelen) break;
     src.reach(pos + fixed, namelen);
     const arr = src.array;
     const n0 = src.at;

@@ -8,6 +8,8 @@
  * - {@link decodeRequest} / {@link decodeReply}: bytes (one buffer or
  *   descriptor-chain segments) → records; payloads stay views of the input.
  *   They throw only {@link DecodeError}; unknown opcodes decode as raw records.
+ *   A message a capture cut decodes as far as it goes with
+ *   {@link FuseDecodeOptions.truncatedFrom}, marked `truncated: {have, want}`.
  * - {@link encodeRequest} / {@link encodeReply} (and `*Segments`): records →
  *   the exact bytes a kernel / daemon sends, lengths computed.
  * - {@link FuseSession}: the negotiated minor and INIT flags, learnt from INIT.
@@ -34,6 +36,7 @@ export {
   OUT_HEADER_SIZE,
 } from "./_fuse_codec.ts";
 export type {
+  FuseDecodeOptions,
   FuseDirent,
   FuseDirentInit,
   FuseExtension,
@@ -45,6 +48,7 @@ export type {
   FuseRequest,
   FuseRequestInit,
   FuseSecctxEntry,
+  FuseTruncation,
   StructInit,
 } from "./_fuse_codec.ts";
 export { decodeName, encodeName } from "./_fuse_bytes.ts";

@@ -115,6 +115,28 @@ const INTERESTING = [
   0xffff_ffff,
 ];
 
+/** A mutated message and the length a capture record would claim for it. */
+interface Mutant {
+  readonly bytes: Uint8Array;
+  /** Set for capture cuts: decode with `{ truncatedFrom }`. */
+  readonly truncatedFrom: number | undefined;
+}
+
+/**
+ * Sometimes cuts `b` as a capture's snap length does, claiming its length
+ * (usually the truth, sometimes a lie); sometimes passes the option uncut.
+ */
+function captureCut(rng: Rng, b: Uint8Array): Mutant {
+  const r = rng.below(10);
+  if (r >= 3) return { bytes: b, truncatedFrom: undefined };
+  if (r === 2) return { bytes: b, truncatedFrom: b.byteLength };
+  const cut = b.slice(0, rng.below(b.byteLength + 1));
+  const claim = rng.chance(0.85)
+    ? b.byteLength
+    : rng.pick([0, cut.byteLength, cut.byteLength + 1, b.byteLength + 1, rng.u32(), NaN, 0.5]);
+  return { bytes: cut, truncatedFrom: claim };
+}
+
 function mutate(rng: Rng, seed: Seed): Uint8Array {
   let b = seed.bytes.slice();
   const rounds = 1 + rng.below(3);
@@ -222,7 +244,7 @@ function sessionOf(rng: Rng, config: SampleConfig): FuseSession {
   }
 }
 
-Deno.test("fuse randomized: 300k mutated valid messages throw only DecodeError", () => {
+Deno.test("fuse randomized: 300k mutated valid messages, some cut as a capture would, throw only DecodeError", () => {
   const rng = new Rng(0xf05e_2025);
   const seeds = corpus();
   const requests = seeds.filter((s) => s.request !== undefined).map((s) =>
@@ -231,6 +253,7 @@ Deno.test("fuse randomized: 300k mutated valid messages throw only DecodeError",
   const N = 300_000;
   let decoded = 0;
   let rejected = 0;
+  let cut = 0;
   const failures: string[] = [];
   const fail = (what: string, i: number, e: unknown, input: Uint8Array | Uint8Array[]) => {
     if (failures.length < 5) {
@@ -242,7 +265,9 @@ Deno.test("fuse randomized: 300k mutated valid messages throw only DecodeError",
   };
   for (let i = 0; i < N; i++) {
     const seed = rng.pick(seeds);
-    const input = segment(rng, mutate(rng, seed));
+    const m = captureCut(rng, mutate(rng, seed));
+    const input = segment(rng, m.bytes);
+    const options = m.truncatedFrom === undefined ? undefined : { truncatedFrom: m.truncatedFrom };
     const session = sessionOf(rng, seed.config);
     const pairing: FuseRequest | number | undefined = seed.kind === "request"
       ? undefined
@@ -256,9 +281,19 @@ Deno.test("fuse randomized: 300k mutated valid messages throw only DecodeError",
     let rec;
     try {
       rec = seed.kind === "request"
-        ? decodeRequest(input, session)
-        : decodeReply(input, pairing, session);
+        ? decodeRequest(input, session, options)
+        : decodeReply(input, pairing, session, options);
       decoded++;
+      if (rec.truncated !== undefined) cut++;
+      // A cut is reported exactly when the bytes fall short of the header's len.
+      const want = rec.truncated?.want ?? m.bytes.byteLength;
+      if (
+        rec.header.len !== want ||
+        (rec.truncated !== undefined && rec.truncated.have !== m.bytes.byteLength) ||
+        (rec.truncated !== undefined && !(rec.truncated.have < want))
+      ) {
+        fail("truncation marker", i, JSON.stringify(rec.truncated), input);
+      }
     } catch (e) {
       if (!(e instanceof DecodeError) || e.message.includes("internal")) {
         fail("decode", i, e, input);
@@ -266,6 +301,8 @@ Deno.test("fuse randomized: 300k mutated valid messages throw only DecodeError",
       rejected++;
       continue;
     }
+    // A cut record is a partial view, not a message: only whole ones must re-encode.
+    if (rec.truncated !== undefined) continue;
     // Whatever decodes must re-encode (or be refused with EncodeError), and decode again.
     try {
       const again = seed.kind === "request"
@@ -293,4 +330,5 @@ Deno.test("fuse randomized: 300k mutated valid messages throw only DecodeError",
   // Both outcomes must be common, or the mutations are too weak or too strong.
   assert.ok(decoded > N / 10, `only ${decoded} decoded`);
   assert.ok(rejected > N / 10, `only ${rejected} rejected`);
+  assert.ok(cut > N / 100, `only ${cut} cut messages decoded`);
 });
