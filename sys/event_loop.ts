@@ -263,7 +263,7 @@ export class EventLoop {
     while (!this.#stopping) {
       let n = epollWait(this.#epfd, events, this.#maxBlockMs);
       this.#stats.blockingWaits++;
-      let dispatched = n > 0;
+      const dispatched = n > 0;
       while (n > 0 && !this.#stopping) {
         if (!this.#dispatch(n)) break;
         // After activity, spin briefly: the reply to what was just sent often comes soon.
