@@ -9,14 +9,21 @@
  * (the carry-over); {@link CaptureReader.peakBufferedBytes} shows the most
  * the reader held at once.
  *
- * A capture being written, or cut by a crash, ends inside a block: reading
- * stops there and reports {@link CaptureReader.truncatedAt} instead of
- * throwing. Corruption in the middle throws a {@link CaptureReadError}
- * with the offset and reason, unless `recover` is set: then a block with a
- * bad content is skipped, and lost framing is resynchronised by scanning
- * for the next block that is certainly a record EPB (type, both lengths,
- * interface, record magic and version agree); each skipped stretch is in
- * {@link CaptureReader.recoveries}.
+ * A record whose body did not fit one packet is stored as a chain (the
+ * record, then CONTINUATION records; see `capture/FORMAT.md`): the reader
+ * yields it as one record with the whole body (a fresh array) and its
+ * `continuations` count. `raw` yields the packets as they are instead.
+ * Apart from the chain being assembled, memory stays constant.
+ *
+ * A capture being written, or cut by a crash, ends inside a block or a
+ * chain: reading stops there and reports {@link CaptureReader.truncatedAt}
+ * (the chain's first block) instead of throwing. Corruption in the middle
+ * throws a {@link CaptureReadError} with the offset and reason, unless
+ * `recover` is set: then a block with a bad content is skipped, lost
+ * framing is resynchronised by scanning for the next block that is
+ * certainly a record EPB (type, both lengths, interface, record magic and
+ * version agree), and a broken chain is dropped (a record that interrupts
+ * it is kept); each skipped stretch is in {@link CaptureReader.recoveries}.
  *
  * `follow` (tail -f) waits at the end of the data for more, polling, until
  * its AbortSignal fires; the iteration then ends normally.
@@ -24,9 +31,12 @@
  * @module
  */
 import {
+  addRecovery,
   type CaptureRecord,
   DEFAULT_MAX_BLOCK_LENGTH,
   type InterfaceInfo,
+  MAX_CHAINED_BODY,
+  PcapngChainError,
   PcapngDecodeError,
   type PcapngErrorReason,
   PcapngParser,
@@ -56,6 +66,10 @@ export interface CaptureReaderOptions {
   readonly signal?: AbortSignal | undefined;
   /** Largest block total length accepted before declaring corruption (16 MiB). */
   readonly maxBlockLength?: number | undefined;
+  /** Yield every packet as it is, CONTINUATION records included (no reassembly). */
+  readonly raw?: boolean | undefined;
+  /** Largest reassembled body before a chain is corruption ({@link MAX_CHAINED_BODY}, 64 MiB). */
+  readonly maxBodyLength?: number | undefined;
 }
 
 /** Reading the capture failed: corrupt data (with its offset) or an I/O error. */
@@ -84,7 +98,7 @@ export class CaptureReadError extends Error {
 
 /** Counters of a {@link CaptureReader}. */
 export interface CaptureReaderStats {
-  /** Records yielded. */
+  /** Records yielded (a reassembled chain counts once). */
   readonly records: number;
   /** Whole blocks consumed (all types). */
   readonly blocks: number;
@@ -143,6 +157,7 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
   #truncatedAt: number | undefined = undefined;
   #recoveries: Recovery[] = [];
   #recoveryCount = 0;
+  #lastResumedAt: number | undefined = undefined;
 
   /** Opens the capture at `path`; the file is closed when the iteration ends. */
   static async open(path: string, options: CaptureReaderOptions = {}): Promise<CaptureReader> {
@@ -174,6 +189,8 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
     this.#parser = new PcapngParser({
       maxBlockLength: options.maxBlockLength ?? DEFAULT_MAX_BLOCK_LENGTH,
       assumeInterface: this.#recover,
+      raw: options.raw ?? false,
+      maxBodyLength: options.maxBodyLength ?? MAX_CHAINED_BODY,
     });
   }
 
@@ -188,9 +205,10 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
   }
 
   /**
-   * File offset of the block the data ended inside (a capture being
-   * written or cut by a crash), once the iteration has ended; undefined if
-   * the data ended at a block boundary.
+   * File offset of the record the data ended inside (a capture being
+   * written or cut by a crash): the block cut short, or the first block of
+   * an incomplete chain; set once the iteration has ended, undefined if the
+   * data ended after a whole record.
    */
   get truncatedAt(): number | undefined {
     return this.#truncatedAt;
@@ -239,8 +257,9 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
   }
 
   /**
-   * The records, in file order, each with its file offset. Throws
-   * CaptureReadError for corruption (without `recover`) and read errors.
+   * The records, in file order, each with its (first block's) file offset.
+   * Throws CaptureReadError for corruption (without `recover`) and read
+   * errors.
    */
   async *records(): AsyncGenerator<CaptureRecord, void, undefined> {
     if (this.#used) throw new Error(`capture ${this.name}: a reader iterates only once`);
@@ -282,8 +301,13 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
         }
         break;
       }
-      // Leftover bytes after the data ended are the start of a block still to come.
-      if (this.#eof && this.#end > this.#pos) this.#truncatedAt = this.#base + this.#pos;
+      // Leftover bytes after the data ended are the start of a block still to come,
+      // and an open chain is a record still to come (it starts earlier).
+      if (this.#eof) {
+        const chain = parser.pendingChain;
+        if (chain !== undefined) this.#truncatedAt = chain;
+        else if (this.#end > this.#pos) this.#truncatedAt = this.#base + this.#pos;
+      }
     } finally {
       this.close();
     }
@@ -294,8 +318,10 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
     if (this.#end - this.#pos >= need) return true;
     const room = this.#buf.byteLength - this.#end;
     if (this.#buf.byteLength - this.#pos < need || room < this.#chunk >> 3) {
-      // A fresh buffer: earlier records keep viewing the old one, unchanged.
-      const size = Math.max(this.#chunk, need);
+      // A fresh buffer: earlier records keep viewing the old one, unchanged. At least
+      // twice what is held, so a resync growing a big candidate a read at a time copies
+      // a linear, not quadratic, amount.
+      const size = Math.max(this.#chunk, need, 2 * (this.#end - this.#pos));
       const next = new Uint8Array(size);
       next.set(this.#buf.subarray(this.#pos, this.#end));
       this.#base += this.#pos;
@@ -336,9 +362,15 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
     if (!this.#recover || e.reason === "big-endian") {
       throw new CaptureReadError(this.name, e.offset, e.reason, e.message, e);
     }
+    // A chain being assembled is lost with the bad block: the skipped stretch starts with it.
+    const start = this.#parser.abandonChain() ?? at;
+    if (e instanceof PcapngChainError && e.keepsBlock) {
+      this.#recovered(start, at, e); // the interrupting block is sound: read it again
+      return;
+    }
     if (!e.framing && len >= 0) {
       this.#pos += len; // the framing is sound: skip just this block
-      this.#recovered(at, this.#base + this.#pos, e);
+      this.#recovered(start, this.#base + this.#pos, e);
       return;
     }
     let from = this.#pos + 1;
@@ -360,13 +392,18 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
       }
       from = this.#pos;
     }
-    this.#recovered(at, this.#base + this.#pos, e);
+    this.#recovered(start, this.#base + this.#pos, e);
   }
 
   #recovered(offset: number, resumedAt: number, e: PcapngDecodeError): void {
-    this.#recoveryCount++;
-    if (this.#recoveries.length < MAX_RECOVERIES_KEPT) {
-      this.#recoveries.push({ offset, resumedAt, reason: e.reason, message: e.message });
-    }
+    const added = addRecovery(
+      this.#recoveries,
+      { offset, resumedAt, reason: e.reason, message: e.message },
+      e,
+      this.#lastResumedAt,
+      this.#recoveries.length < MAX_RECOVERIES_KEPT,
+    );
+    if (added) this.#recoveryCount++;
+    this.#lastResumedAt = resumedAt;
   }
 }

@@ -8,7 +8,15 @@ import {
   type ReadSource,
   RECORD_MAGIC,
 } from "./mod.ts";
-import { buildCapture, concat, Rng, sampleRecords } from "../decode/_pcapng_samples.ts";
+import {
+  bigWrite,
+  buildCapture,
+  concat,
+  mutateBlocks,
+  Rng,
+  sampleRecords,
+  sampleWithChains,
+} from "../decode/_pcapng_samples.ts";
 import { hexBytes } from "../decode/struct.ts";
 
 /** Serves `bytes` in reads of random size (1 to `maxRead`). */
@@ -34,7 +42,9 @@ class MemorySource implements ReadSource {
 
 function mutate(rng: Rng, b: Uint8Array): Uint8Array {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  switch (rng.below(7)) {
+  switch (rng.below(8)) {
+    case 7: // whole packets lost, repeated or reordered (breaks chains cleanly)
+      return mutateBlocks(rng, b);
     case 0:
       if (b.byteLength) b[rng.below(b.byteLength)] = rng.below(256);
       return b;
@@ -75,6 +85,8 @@ function mutate(rng: Rng, b: Uint8Array): Uint8Array {
 
 interface Outcome {
   offsets: number[];
+  /** Body length and continuations of each record. */
+  shapes: string[];
   truncatedAt: number | undefined;
   error: string | undefined;
   recoveries: string[];
@@ -84,32 +96,42 @@ async function viaReader(
   bytes: Uint8Array,
   rng: Rng,
   recover: boolean,
+  raw: boolean,
 ): Promise<Outcome> {
   const chunkSize = rng.pick([4096, 8192, 65536]);
-  const reader = new CaptureReader(new MemorySource(bytes, rng, rng.pick([1, 13, 500, 70000])), {
+  // Byte-sized reads of the big sample would only cost time: its blocks span chunks anyway.
+  const reads = bytes.byteLength > 65536 ? [500, 70000] : [1, 13, 500, 70000];
+  const reader = new CaptureReader(new MemorySource(bytes, rng, rng.pick(reads)), {
     chunkSize,
     recover,
+    raw,
   });
   const offsets: number[] = [];
+  const shapes: string[] = [];
   let error: string | undefined;
   try {
-    for await (const r of reader) offsets.push(r.offset);
+    for await (const r of reader) {
+      offsets.push(r.offset);
+      shapes.push(`${r.body.byteLength}/${r.continuations}`);
+    }
   } catch (e) {
     if (!(e instanceof CaptureReadError)) throw e;
     error = `${e.reason}@${e.offset}`;
   }
   return {
     offsets,
+    shapes,
     truncatedAt: error === undefined ? reader.truncatedAt : undefined,
     error,
     recoveries: reader.recoveries.map((r) => `${r.reason}@${r.offset}-${r.resumedAt}`),
   };
 }
 
-function viaBuffer(bytes: Uint8Array, recover: boolean): Outcome {
-  const d = decodeCapture(bytes, { recover });
+function viaBuffer(bytes: Uint8Array, recover: boolean, raw: boolean): Outcome {
+  const d = decodeCapture(bytes, { recover, raw });
   return {
     offsets: d.records.map((r: CaptureRecord) => r.offset),
+    shapes: d.records.map((r) => `${r.body.byteLength}/${r.continuations}`),
     truncatedAt: d.error === undefined ? d.truncatedAt : undefined,
     error: d.error === undefined ? undefined : `${d.error.reason}@${d.error.offset}`,
     recoveries: d.recoveries.map((r) => `${r.reason}@${r.offset}-${r.resumedAt}`),
@@ -120,34 +142,50 @@ Deno.test("reader randomized: 20k mutated captures, streamed in random pieces, a
   const SEED = 0x5eed_cafe;
   const ITERATIONS = 20_000;
   const rng = new Rng(SEED);
+  // Half with record chains of small parts; and one with a chain as the writer splits it.
   const corpus = Array.from(
     { length: 16 },
-    (_, i) => buildCapture(sampleRecords(3 + rng.below(20), i + 1, 3000)).bytes,
+    (_, i) =>
+      buildCapture(
+        i % 2
+          ? sampleWithChains(3 + rng.below(20), i + 1, 3000).packets
+          : sampleRecords(3 + rng.below(20), i + 1, 3000),
+      ).bytes,
   );
+  corpus.push(buildCapture([...sampleRecords(3, 99), { ...bigWrite(3, 300_000), seq: 3 }]).bytes);
   let errors = 0;
   let recovered = 0;
+  let chainErrors = 0;
   const started = performance.now();
   for (let i = 0; i < ITERATIONS; i++) {
     let bytes: Uint8Array = rng.pick(corpus).slice();
     const rounds = 1 + rng.below(3);
     for (let r = 0; r < rounds; r++) bytes = mutate(rng, bytes);
     const recover = rng.below(2) === 0;
-    const context = `seed ${SEED} iteration ${i} recover=${recover}`;
+    const raw = rng.below(8) === 0;
+    const context = `seed ${SEED} iteration ${i} recover=${recover} raw=${raw}`;
     let got: Outcome;
     try {
-      got = await viaReader(bytes, rng, recover);
+      got = await viaReader(bytes, rng, recover, raw);
     } catch (e) {
       assert.fail(`${context}: threw ${String(e)} for ${hexBytes(bytes.subarray(0, 200))}`);
     }
-    const want = viaBuffer(bytes, recover);
+    const want = viaBuffer(bytes, recover, raw);
     assert.deepEqual(got, want, context);
     if (want.error !== undefined) errors++;
+    if (
+      want.error?.startsWith("bad-chain") || want.recoveries.some((r) => r.startsWith("bad-chain"))
+    ) {
+      chainErrors++;
+    }
     if (want.recoveries.length) recovered++;
   }
   const ms = performance.now() - started;
   assert.ok(errors > ITERATIONS / 10, `${errors} errors`);
   assert.ok(recovered > ITERATIONS / 10, `${recovered} recovered`);
+  assert.ok(chainErrors > ITERATIONS / 50, `${chainErrors} with broken chains`);
   console.log(
-    `  ${ITERATIONS} inputs in ${ms.toFixed(0)} ms: ${errors} errors, ${recovered} recovered`,
+    `  ${ITERATIONS} inputs in ${ms.toFixed(0)} ms: ${errors} errors, ${recovered} recovered, ` +
+      `${chainErrors} with broken chains`,
   );
 });

@@ -9,17 +9,24 @@ import {
   encodeEnhancedPacket,
   encodeRecord,
   MAX_PACKET_DATA,
+  MAX_RECORD_BODY,
   PCAPNG_BLOCK,
   type ReadSource,
+  RecordFlag,
+  type RecordInput,
   RecordKind,
 } from "./mod.ts";
 import {
   assertRecord,
+  bigWrite,
+  bodyOf,
   buildCapture,
   concat,
+  miniChain,
   Rng,
   sampleHeader,
   sampleRecords,
+  sampleWithChains,
 } from "../decode/_pcapng_samples.ts";
 
 /** Serves `bytes` in reads of random size up to `maxRead`. */
@@ -321,8 +328,10 @@ Deno.test("reader: a 200 MB capture streams in constant memory", async () => {
 Deno.test("reader: follow mode sees records appended by a concurrent writer", async () => {
   const path = await tempFile();
   try {
-    // Raw appends split at random bytes: the reader waits inside partial blocks.
-    const records = sampleRecords(300, 31, 3000);
+    // Raw appends split at random bytes: the reader waits inside partial blocks, and
+    // inside a chain until its last packet is there.
+    const records: RecordInput[] = sampleRecords(300, 31, 3000);
+    records.push(bigWrite(300), { kind: RecordKind.NOTE, seq: 305, body: new Uint8Array(9) });
     const { bytes } = buildCapture(records);
     const ac = new AbortController();
     const reader = await CaptureReader.open(path, { follow: true, pollMs: 2, signal: ac.signal });
@@ -337,7 +346,10 @@ Deno.test("reader: follow mode sees records appended by a concurrent writer", as
     const file = await Deno.open(path, { write: true, append: true });
     let pos = 0;
     while (pos < bytes.byteLength) {
-      const n = Math.min(bytes.byteLength - pos, 1 + rng.below(4000));
+      const n = Math.min(
+        bytes.byteLength - pos,
+        1 + rng.below(pos > bytes.byteLength - (1 << 20) ? 200_000 : 4000),
+      );
       await file.write(bytes.subarray(pos, pos + n));
       pos += n;
       if (rng.below(3) === 0) await new Promise((r) => setTimeout(r, 1));
@@ -387,6 +399,130 @@ Deno.test("reader: follow mode with CaptureWriter, then stops on abort at a part
     assert.equal(reader.truncatedAt, size);
   } finally {
     await Deno.remove(path);
+  }
+});
+
+Deno.test("reader: 1 MiB and 5 MiB chains reassemble byte for byte, in bounded memory", async () => {
+  for (const size of [1 << 20, 5 << 20]) {
+    const records: RecordInput[] = sampleRecords(10, 2, 2000);
+    const big = bigWrite(10, size);
+    const n = Math.ceil(bodyOf(big).byteLength / MAX_RECORD_BODY);
+    records.push(big, { kind: RecordKind.NOTIFY, seq: 10 + n });
+    const { bytes, starts } = buildCapture(records);
+    const runs: [number, number][] = [[Infinity, 1 << 20], [50_000, 4096], [7777, 65536]];
+    for (const [maxRead, chunkSize] of runs) {
+      const reader = new CaptureReader(new MemorySource(bytes, maxRead, size), { chunkSize });
+      const got = await readAll(reader);
+      assert.equal(got.length, records.length);
+      got.forEach((r, i) => {
+        assertRecord(r, records[i]!);
+        assert.equal(r.offset, starts[i]);
+      });
+      assert.equal(got[10]!.continuations, n - 1);
+      assert.equal(got[11]!.seq, got[10]!.seq + got[10]!.continuations + 1);
+      assert.equal(reader.stats.records, records.length);
+      assert.equal(reader.truncatedAt, undefined);
+      // The buffer holds about a chunk or a packet, not the chain.
+      assert.ok(reader.peakBufferedBytes <= Math.max(chunkSize, 2 * MAX_PACKET_DATA));
+    }
+  }
+});
+
+Deno.test("reader: raw mode yields the packets of a chain as they are", async () => {
+  const { bytes } = buildCapture([{ kind: RecordKind.NOTE, seq: 0 }, bigWrite(1)]);
+  const raw = await readAll(new CaptureReader(new MemorySource(bytes, 9000), { raw: true }));
+  assert.deepEqual(raw.map((r) => [r.kind, r.seq, r.flags, r.continuations]), [
+    [RecordKind.NOTE, 0, 0, 0],
+    [RecordKind.FUSE_REQUEST, 1, RecordFlag.CONTINUED, 0],
+    [RecordKind.CONTINUATION, 2, RecordFlag.CONTINUED, 0],
+    [RecordKind.CONTINUATION, 3, RecordFlag.CONTINUED, 0],
+    [RecordKind.CONTINUATION, 4, RecordFlag.CONTINUED, 0],
+    [RecordKind.CONTINUATION, 5, 0, 0],
+  ]);
+  assert.ok(raw.slice(2).every((r) => r.aux === 1n));
+  const whole = decodeCapture(bytes, { raw: true }).records;
+  assert.deepEqual(raw.map((r) => r.offset), whole.map((r) => r.offset));
+});
+
+Deno.test("reader: a file cut inside a chain reads to the record before it; truncatedAt = chain start", async () => {
+  const records: RecordInput[] = sampleRecords(8, 3, 1000);
+  records.push(bigWrite(8, 700_000), { kind: RecordKind.NOTIFY, seq: 11 });
+  const { bytes, starts } = buildCapture(records);
+  const chainAt = starts[8]!;
+  const chainEnd = starts[9]!;
+  const blocks = decodeCapture(bytes, { raw: true }).records.map((r) => r.offset)
+    .filter((o) => o >= chainAt && o < chainEnd);
+  assert.equal(blocks.length, 3);
+  const rng = new Rng(17);
+  const cuts = [...blocks, ...blocks.map((b) => b + 1), chainEnd - 1];
+  for (let i = 0; i < 40; i++) cuts.push(chainAt + rng.below(chainEnd - chainAt));
+  const path = await tempFile();
+  try {
+    for (const cut of cuts) {
+      await Deno.writeFile(path, bytes.subarray(0, cut));
+      const reader = await CaptureReader.open(path, { chunkSize: 65536 });
+      const got = await readAll(reader);
+      assert.equal(got.length, 8, `cut ${cut}`);
+      assert.equal(reader.truncatedAt, cut === chainAt ? undefined : chainAt, `cut ${cut}`);
+      const small = new CaptureReader(new MemorySource(bytes.subarray(0, cut), 3000, cut), {
+        recover: cut % 2 === 0,
+      });
+      assert.equal((await readAll(small)).length, 8);
+      assert.equal(small.truncatedAt, reader.truncatedAt);
+      assert.equal(small.recoveries.length, 0);
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("reader: a broken chain is CaptureReadError bad-chain, or dropped with recover", async () => {
+  const rng = new Rng(5);
+  const c = miniChain(1, [100, 200, 300], rng);
+  const before: RecordInput = { kind: RecordKind.NOTE, seq: 0 };
+  const after: RecordInput = { kind: RecordKind.NOTE, seq: 4 };
+  // The chain's second packet is missing: a seq gap inside it.
+  const parts = [before, c.parts[0]!, c.parts[2]!, after, c.parts[1]!];
+  const bytes = concat([sampleHeader(), ...parts.map((r) => encodeRecord(r))]);
+  const strict = new CaptureReader(new MemorySource(bytes, 100), { name: "chain.pcapng" });
+  const got: CaptureRecord[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const r of strict) got.push(r);
+    })(),
+    (e) => {
+      assert.ok(e instanceof CaptureReadError);
+      assert.equal(e.reason, "bad-chain");
+      assert.match(
+        e.message,
+        /chain\.pcapng: pcapng: CONTINUATION record \(seq 3\) has seq 3, expected 2/,
+      );
+      const want = decodeCapture(bytes).error!;
+      assert.equal(e.offset, want.offset);
+      return true;
+    },
+  );
+  assert.deepEqual(got.map((r) => r.seq), [0]);
+  for (const maxRead of [Infinity, 100]) {
+    const lenient = new CaptureReader(new MemorySource(bytes, maxRead), { recover: true });
+    const all = await readAll(lenient);
+    assert.deepEqual(all.map((r) => r.seq), [0, 4]);
+    const whole = decodeCapture(bytes, { recover: true });
+    assert.deepEqual(lenient.recoveries, whole.recoveries);
+    assert.equal(lenient.stats.recoveries, 2); // the chain's head, and the orphan after the NOTE
+  }
+});
+
+Deno.test("reader: captures with chains agree with decodeCapture, whatever the read sizes", async () => {
+  const { packets } = sampleWithChains(300, 9, 3000);
+  const { bytes } = buildCapture(packets);
+  const want = decodeCapture(bytes);
+  assert.ok(want.records.some((r) => r.continuations > 0));
+  for (const maxRead of [Infinity, 1, 333]) {
+    const got = await readAll(
+      new CaptureReader(new MemorySource(bytes, maxRead), { chunkSize: 4096 }),
+    );
+    assert.deepEqual(got, want.records);
   }
 });
 
@@ -446,18 +582,37 @@ Deno.test({
 });
 
 Deno.test({
-  name: "tshark accepts a packet of exactly MAX_PACKET_DATA bytes (Wireshark's USER0 cap)",
+  name: "tshark opens a capture with a 1 MiB body: one frame per packet, none above its cap",
   ignore: !hasTshark,
   async fn() {
     const path = await tempFile();
     try {
       const writer = CaptureWriter.create(path);
-      writer.append({ kind: RecordKind.FUSE_REQUEST, body: new Uint8Array(1 << 20) });
+      writer.append({ kind: RecordKind.NOTIFY });
+      const w = bigWrite(1);
+      writer.append(w);
+      writer.append({ kind: RecordKind.FUSE_REPLY, body: new Uint8Array(1 << 20).fill(5) });
+      writer.append({ kind: RecordKind.NOTE, body: new Uint8Array(3) });
       await writer.close();
+      const raw = await readAll(await CaptureReader.open(path, { raw: true }));
+      const ours = await readAll(await CaptureReader.open(path));
+      assert.equal(ours.length, 4);
+      assert.equal(raw.length, 1 + 5 + 5 + 1);
       const ok = await tshark(path, ["frame.cap_len", "frame.len"]);
       assert.equal(ok.code, 0, ok.out);
-      assert.equal(ok.out.trim(), `${MAX_PACKET_DATA}\t${24 + (1 << 20)}`);
-      // One byte more and Wireshark refuses the file: the reason for the cap.
+      const frames = ok.out.trimEnd().split("\n").map((l) => l.split("\t").map(Number));
+      // One frame per physical packet: cap_len is the packet, len the true size of a
+      // chain's first packet (the whole body), a continuation's own size.
+      assert.deepEqual(
+        frames,
+        raw.map((r) => [
+          24 + r.body.byteLength,
+          24 + (r.kind === RecordKind.CONTINUATION ? r.body.byteLength : r.originalLength),
+        ]),
+      );
+      assert.ok(frames.every(([cap]) => cap! <= MAX_PACKET_DATA));
+      assert.deepEqual(frames[1], [MAX_PACKET_DATA, 24 + bodyOf(w).byteLength]);
+      // One byte more than the cap and Wireshark refuses the file: the reason for chains.
       const bigger = concat([
         sampleHeader(),
         encodeEnhancedPacket({ timestamp: 1n, data: new Uint8Array(MAX_PACKET_DATA + 1) }),

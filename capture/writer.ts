@@ -8,6 +8,13 @@
  * `flushIntervalMs`, on `flush()` and on `close()`: a process killed at any
  * point leaves a file that reads back to its last whole record.
  *
+ * A body longer than one packet allows (a 1 MiB FUSE WRITE) is written as
+ * a chain: the record and its CONTINUATION records, in one `append`, so no
+ * other record comes between them; each continuation takes a seq. The
+ * buffer may be flushed between two blocks of a chain (it stays small);
+ * a crash there leaves an incomplete chain at the end of the file, which
+ * readers treat like a cut final record.
+ *
  * A sink with `writeSync` (files, stdout) is written synchronously: a full
  * buffer costs one write(2) inside the `append` that overflowed it. A sink
  * with only an async `write` gets the buffers queued and written in the
@@ -29,7 +36,7 @@ import {
   encodeSectionHeader,
   FUSE_IN_HEADER_SIZE,
   FUSE_OUT_HEADER_SIZE,
-  MAX_RECORD_BODY,
+  MAX_CHAINED_BODY,
   type Note,
   RecordEncoder,
   RecordFlag,
@@ -59,7 +66,8 @@ export interface CaptureWriterOptions {
   /**
    * Largest body kept of FUSE_REQUEST/FUSE_REPLY records; the FUSE header
    * (or the record's `keep` bytes) is always kept. Unlimited by default,
-   * but no body exceeds {@link MAX_RECORD_BODY} (Wireshark's packet cap).
+   * but no body exceeds {@link MAX_CHAINED_BODY} (64 MiB); bodies longer
+   * than one packet are stored as chains.
    */
   readonly snaplen?: number | undefined;
   /** In-memory buffer before a write (64 KiB by default). */
@@ -69,7 +77,11 @@ export interface CaptureWriterOptions {
    * (100 ms by default; 0: only when the buffer fills or on flush).
    */
   readonly flushIntervalMs?: number | undefined;
-  /** Async sinks: queued bytes beyond which records are dropped (16 MiB by default). */
+  /**
+   * Async sinks: queued bytes beyond which records are dropped (16 MiB by
+   * default). A record is kept or dropped whole, chain included, so a body
+   * longer than this limit is always dropped (and reported).
+   */
   readonly maxPendingBytes?: number | undefined;
   /**
    * Timestamp source, ns since the epoch. By default Date.now at open plus
@@ -86,7 +98,7 @@ export interface CaptureWriterOptions {
   readonly description?: string | undefined;
 }
 
-/** Counters of a {@link CaptureWriter}. */
+/** Counters of a {@link CaptureWriter} (a chain counts as one record). */
 export interface CaptureWriterStats {
   /** Records `append` took into the buffer (a later write failure may still drop them). */
   readonly records: number;
@@ -132,10 +144,13 @@ function errorCode(e: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
+/** A buffer handed to an async sink, with its records' end offsets and seqs. */
 interface Pending {
   readonly bytes: Uint8Array;
   readonly ends: number[];
   readonly seqs: number[];
+  /** Seq of a chain whose blocks end the buffer but whose end is in a later one, or -1. */
+  readonly tailSeq: number;
 }
 
 const TWO32 = 0x1_0000_0000;
@@ -173,6 +188,8 @@ export class CaptureWriter {
   #len = 0;
   #ends: number[] = [];
   #seqs: number[] = [];
+  /** Seq of the chain `append` is writing, or -1: owner of buffered blocks not in #ends. */
+  #chainSeq = -1;
   #queue: Pending[] = [];
   #queued = 0;
   #draining: Promise<void> | undefined = undefined;
@@ -283,6 +300,11 @@ export class CaptureWriter {
     return this.#error;
   }
 
+  /** The snap length of FUSE bodies, if one was set. */
+  get snaplen(): number | undefined {
+    return this.#snaplen;
+  }
+
   /** Sequence number the next record gets. */
   get nextSeq(): number {
     return this.#seq;
@@ -297,7 +319,9 @@ export class CaptureWriter {
 
   /**
    * Appends one record and returns its seq. The body is copied. FUSE
-   * bodies are cut to the snap length (never below `keep`). Throws
+   * bodies are cut to the snap length (never below `keep`). A body longer
+   * than one packet is written as a chain whose continuations take the
+   * next seqs ({@link nextSeq} advances by 1 + continuations). Throws
    * EncodeError for out-of-range fields (no seq is used), and
    * CaptureWriteError once when a write failure is first seen (this record
    * and the unwritten ones are counted as dropped).
@@ -312,7 +336,7 @@ export class CaptureWriter {
       this.#appendDroppedNote();
     }
     const kind = record.kind;
-    let limit = MAX_RECORD_BODY;
+    let limit = MAX_CHAINED_BODY;
     if (
       this.#snaplen !== undefined &&
       (kind === RecordKind.FUSE_REQUEST || kind === RecordKind.FUSE_REPLY)
@@ -321,9 +345,11 @@ export class CaptureWriter {
         (kind === RecordKind.FUSE_REQUEST ? FUSE_IN_HEADER_SIZE : FUSE_OUT_HEADER_SIZE);
       limit = Math.max(this.#snaplen, keep);
     }
-    const len = this.#enc.measure(record, limit);
+    const enc = this.#enc;
+    const len = enc.measure(record, limit);
+    const blocks = enc.blockCount;
     const seq = this.#seq;
-    this.#seq = (seq + 1) >>> 0;
+    this.#seq = (seq + blocks) >>> 0;
     if (this.#error !== undefined) {
       this.#dropped++;
       this.#throwUnreported();
@@ -335,25 +361,12 @@ export class CaptureWriter {
     ) {
       // Backpressure: the sink is slower than the guest. Drop and say so later.
       if (this.#bpCount === 0) this.#bpFirst = seq;
-      this.#bpLast = seq;
+      this.#bpLast = (seq + blocks - 1) >>> 0; // the whole gap, continuations' seqs included
       this.#bpCount++;
       this.#dropped++;
       return seq;
     }
-    if (this.#len + len > this.#buf.byteLength) {
-      if (this.#len > 0) this.#flushBuffer();
-      if (this.#error !== undefined) {
-        this.#dropped++;
-        this.#throwUnreported();
-        return seq;
-      }
-      if (len > this.#buf.byteLength) {
-        let size = this.#buf.byteLength;
-        while (size < len) size *= 2;
-        this.#buf = new Uint8Array(size);
-        this.#view = new DataView(this.#buf.buffer);
-      }
-    }
+    if (!this.#reserve(blocks === 1 ? len : enc.blockLength(0))) return this.#lostInAppend(seq);
     const ts = record.timestampNs;
     if (ts !== undefined) {
       this.#tsHi = Number(ts >> 32n);
@@ -365,12 +378,32 @@ export class CaptureWriter {
     } else {
       this.#tick();
     }
-    const wasEmpty = this.#len === 0;
-    this.#len += this.#enc.write(this.#buf, this.#view, this.#len, seq, this.#tsHi, this.#tsLo);
+    if (blocks === 1) {
+      this.#len += enc.write(this.#buf, this.#view, this.#len, seq, this.#tsHi, this.#tsLo);
+    } else {
+      // Block by block: the buffer stays one packet big, and is flushed between whole blocks.
+      this.#chainSeq = seq;
+      for (let i = 0; i < blocks; i++) {
+        if (i > 0 && !this.#reserve(enc.blockLength(i))) {
+          this.#chainSeq = -1;
+          return this.#lostInAppend(seq);
+        }
+        this.#len += enc.writeBlock(
+          i,
+          this.#buf,
+          this.#view,
+          this.#len,
+          seq,
+          this.#tsHi,
+          this.#tsLo,
+        );
+      }
+      this.#chainSeq = -1;
+    }
     this.#ends.push(this.#len);
     this.#seqs.push(seq);
     this.#records++;
-    if (wasEmpty && this.#intervalMs > 0 && this.#timer === undefined) {
+    if (this.#timer === undefined && this.#intervalMs > 0 && this.#len > 0) {
       const timer = setTimeout(() => {
         this.#timer = undefined;
         if (this.#len > 0 && !this.#closed) this.#flushBuffer();
@@ -379,6 +412,27 @@ export class CaptureWriter {
       Deno.unrefTimer(timer);
       this.#timer = timer;
     }
+    return seq;
+  }
+
+  /** Makes room for a block of `len` bytes; false when the flush that needed failed. */
+  #reserve(len: number): boolean {
+    if (this.#len + len <= this.#buf.byteLength) return true;
+    if (this.#len > 0) this.#flushBuffer();
+    if (this.#error !== undefined) return false;
+    if (len > this.#buf.byteLength) {
+      let size = this.#buf.byteLength;
+      while (size < len) size *= 2;
+      this.#buf = new Uint8Array(size);
+      this.#view = new DataView(this.#buf.buffer);
+    }
+    return true;
+  }
+
+  /** The record being appended is lost to a write failure seen just now. */
+  #lostInAppend(seq: number): number {
+    this.#dropped++;
+    this.#throwUnreported();
     return seq;
   }
 
@@ -490,7 +544,7 @@ export class CaptureWriter {
   #flushBuffer(): void {
     if (this.#error !== undefined) return;
     if (this.#sync !== undefined) {
-      this.#writeSync(this.#buf, this.#len, this.#ends, this.#seqs);
+      this.#writeSync(this.#buf, this.#len, this.#ends, this.#seqs, this.#chainSeq);
       this.#len = 0;
       this.#ends.length = 0;
       this.#seqs.length = 0;
@@ -500,6 +554,7 @@ export class CaptureWriter {
       bytes: this.#buf.subarray(0, this.#len),
       ends: this.#ends,
       seqs: this.#seqs,
+      tailSeq: this.#chainSeq,
     });
     this.#queued += this.#len;
     // The queued buffer is owned by the pending write; start a fresh one.
@@ -515,7 +570,13 @@ export class CaptureWriter {
     }
   }
 
-  #writeSync(bytes: Uint8Array, len: number, ends: number[], seqs: number[]): void {
+  #writeSync(
+    bytes: Uint8Array,
+    len: number,
+    ends: number[],
+    seqs: number[],
+    tailSeq: number,
+  ): void {
     const sink = this.#sync!;
     let off = 0;
     try {
@@ -527,7 +588,7 @@ export class CaptureWriter {
       }
       this.#written += ends.length;
     } catch (e) {
-      this.#lost(e, off, ends, seqs);
+      this.#lost(e, off, ends, seqs, tailSeq);
     }
   }
 
@@ -546,7 +607,7 @@ export class CaptureWriter {
       } catch (e) {
         this.#queue.shift();
         this.#queued -= item.bytes.byteLength;
-        this.#lost(e, off, item.ends, item.seqs);
+        this.#lost(e, off, item.ends, item.seqs, item.tailSeq);
         return;
       }
       this.#queue.shift();
@@ -555,8 +616,11 @@ export class CaptureWriter {
     }
   }
 
-  /** A write failed after `off` bytes of a buffer holding records ending at `ends`. */
-  #lost(e: unknown, off: number, ends: number[], seqs: number[]): void {
+  /**
+   * A write failed after `off` bytes of a buffer holding records ending at
+   * `ends`, and maybe, after them, the first blocks of chain `tailSeq`.
+   */
+  #lost(e: unknown, off: number, ends: number[], seqs: number[], tailSeq: number): void {
     let whole = 0;
     while (whole < ends.length && ends[whole]! <= off) whole++;
     this.#written += whole;
@@ -571,7 +635,9 @@ export class CaptureWriter {
       this.#ends = [];
       this.#seqs = [];
     }
-    this.#fail(e, seqs[whole] ?? this.#seq, lost, "write");
+    // The first record lost: a whole one, else the chain cut after them (the append
+    // writing it counts it as dropped).
+    this.#fail(e, seqs[whole] ?? (tailSeq >= 0 ? tailSeq : this.#seq), lost, "write");
   }
 
   #fail(e: unknown, seq: number, lost: number, what: string): void {

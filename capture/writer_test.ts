@@ -11,10 +11,18 @@ import {
   FUSE_OUT_HEADER_SIZE,
   MAX_RECORD_BODY,
   RecordFlag,
+  type RecordInput,
   RecordKind,
   type SyncSink,
 } from "./mod.ts";
-import { assertRecord, concat, sampleRecords } from "../decode/_pcapng_samples.ts";
+import {
+  assertRecord,
+  bigWrite,
+  bodyOf,
+  concat,
+  Rng,
+  sampleRecords,
+} from "../decode/_pcapng_samples.ts";
 
 /** An in-memory sync sink that records every write call. */
 class MemorySink implements SyncSink {
@@ -147,21 +155,215 @@ Deno.test("writer: snaplen cuts FUSE data but keeps headers; other kinds are nev
   );
 });
 
-Deno.test("writer: large bodies grow the buffer; nothing exceeds Wireshark's packet cap", async () => {
+Deno.test("writer: large bodies are stored whole as chains; writes stay one packet big", async () => {
   const sink = new MemorySink();
   const writer = new CaptureWriter(sink, { bufferSize: 4096 });
   const body = new Uint8Array(128 << 10).fill(3);
-  const huge = new Uint8Array(1 << 20).fill(4);
-  writer.append({ kind: RecordKind.FUSE_REQUEST, body });
-  writer.append({ kind: RecordKind.FUSE_REQUEST, body: huge });
-  writer.append({ kind: RecordKind.FUSE_REPLY, body: Uint8Array.of(1) });
+  const huge = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 0xff);
+  assert.equal(writer.append({ kind: RecordKind.FUSE_REQUEST, body }), 0);
+  assert.equal(writer.append({ kind: RecordKind.FUSE_REQUEST, body: huge }), 1);
+  // 1 MiB takes 5 packets, so 5 seqs.
+  assert.equal(writer.nextSeq, 6);
+  assert.equal(writer.append({ kind: RecordKind.FUSE_REPLY, body: Uint8Array.of(1) }), 6);
   await writer.close();
+  assert.deepEqual(
+    { ...writer.stats, bytes: 0 },
+    { records: 3, written: 3, dropped: 0, bytes: 0, pendingBytes: 0 },
+  );
   const r = decodeCapture(sink.bytes).records;
+  assert.equal(r.length, 3);
   assert.equal(r[0]!.body.byteLength, 128 << 10);
-  assert.equal(r[1]!.body.byteLength, MAX_RECORD_BODY);
+  assert.deepEqual(r[1]!.body, huge);
   assert.equal(r[1]!.originalLength, 1 << 20);
-  assert.equal(r[1]!.flags & RecordFlag.TRUNCATED, RecordFlag.TRUNCATED);
-  assert.equal(r[2]!.body.byteLength, 1);
+  assert.equal(r[1]!.continuations, 4);
+  assert.equal(r[1]!.flags, 0);
+  assert.equal(r[2]!.seq, r[1]!.seq + r[1]!.continuations + 1);
+  // No packet above Wireshark's cap, and the chain never sat whole in the buffer.
+  const raw = decodeCapture(sink.bytes, { raw: true }).records;
+  assert.equal(raw.length, 7);
+  assert.ok(raw.every((x) => x.body.byteLength <= MAX_RECORD_BODY));
+  assert.ok(Math.max(...sink.chunks.map((c) => c.byteLength)) <= 512 << 10);
+});
+
+Deno.test("writer: 1 MiB and 5 MiB FUSE writes round-trip byte for byte through a file", async () => {
+  const path = await tempFile();
+  try {
+    for (const size of [1 << 20, 5 << 20]) {
+      const records = [...sampleRecords(20, 5, 3000)];
+      let seq = 20;
+      const big = bigWrite(seq, size);
+      records.push(big);
+      seq += Math.ceil(bodyOf(big).byteLength / MAX_RECORD_BODY);
+      for (const r of sampleRecords(20, 6, 3000)) records.push({ ...r, seq: seq++ });
+      const writer = CaptureWriter.create(path);
+      for (const r of records) assert.equal(writer.append(r), r.seq);
+      await writer.close();
+      const d = decodeCapture(await Deno.readFile(path));
+      assert.equal(d.error, undefined);
+      assert.equal(d.records.length, records.length);
+      d.records.forEach((got, i) => assertRecord(got, records[i]!));
+      const reader = await CaptureReader.open(path, { chunkSize: 64 << 10 });
+      let i = 0;
+      for await (const got of reader) assertRecord(got, records[i++]!);
+      assert.equal(i, records.length);
+      assert.equal(reader.truncatedAt, undefined);
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("writer: snaplen cuts big FUSE bodies to the packets it needs; other kinds stay whole", async () => {
+  const sink = new MemorySink();
+  const writer = new CaptureWriter(sink, { snaplen: 300_000 });
+  const w = bigWrite(0);
+  const size = bodyOf(w).byteLength;
+  writer.append(w);
+  writer.append({ ...w, kind: RecordKind.FUSE_REPLY });
+  writer.append({ kind: RecordKind.VHOST_USER, body: bodyOf(w) });
+  await writer.close();
+  const recs = decodeCapture(sink.bytes).records;
+  assert.deepEqual(
+    recs.map((r) => [r.body.byteLength, r.originalLength, r.continuations, r.flags]),
+    [
+      [300_000, size, 1, RecordFlag.TRUNCATED],
+      [300_000, size, 1, RecordFlag.TRUNCATED],
+      [size, size, 4, 0],
+    ],
+  );
+  assert.deepEqual(recs[0]!.body, bodyOf(w).subarray(0, 300_000));
+  assert.deepEqual(recs.map((r) => r.seq), [0, 2, 4]);
+  // A snap length within one packet makes no chain at all.
+  const small = new MemorySink();
+  const w2 = new CaptureWriter(small, { snaplen: 4096 });
+  w2.append(w);
+  await w2.close();
+  const raw = decodeCapture(small.bytes, { raw: true }).records;
+  assert.deepEqual(raw.map((r) => [r.kind, r.body.byteLength, r.flags]), [[
+    RecordKind.FUSE_REQUEST,
+    4096,
+    RecordFlag.TRUNCATED,
+  ]]);
+});
+
+Deno.test("writer: a crash at any write inside a chain leaves a file readable to the record before", async () => {
+  for (const maxPerCall of [Infinity, 100_000]) {
+    const sink = new MemorySink();
+    sink.maxPerCall = maxPerCall;
+    const writer = new CaptureWriter(sink, { bufferSize: 4096, flushIntervalMs: 0 });
+    const records = sampleRecords(30, 9, 3000);
+    const big = bigWrite(30, 3 << 20);
+    records.push(big, { kind: RecordKind.NOTE, seq: 43, body: new Uint8Array(5) });
+    const ends: number[] = [];
+    for (const r of records) {
+      writer.append(r);
+      ends.push(sink.bytes.byteLength);
+    }
+    await writer.close();
+    const bytes = sink.bytes;
+    const all = decodeCapture(bytes).records;
+    const chainAt = all[30]!.offset;
+    const chainEnd = all[31]!.offset;
+    assert.equal(all[30]!.continuations, 12);
+    // Every write the writer made ends a block; the ones inside the chain leave it open.
+    let offset = 0;
+    let inside = 0;
+    for (const c of sink.chunks) {
+      offset += c.byteLength;
+      if (maxPerCall !== Infinity) continue; // short writes split blocks: covered below
+      const d = decodeCapture(bytes.subarray(0, offset));
+      assert.equal(d.error, undefined);
+      if (offset > chainAt && offset < chainEnd) {
+        inside++;
+        assert.equal(d.truncatedAt, chainAt, `write ending at ${offset}`);
+        assert.equal(d.records.length, 30);
+      } else {
+        assert.equal(d.truncatedAt, undefined, `write ending at ${offset}`);
+      }
+    }
+    if (maxPerCall === Infinity) assert.ok(inside >= 10, `${inside} writes inside the chain`);
+    // And at random bytes.
+    const rng = new Rng(4);
+    for (let k = 0; k < 100; k++) {
+      const cut = chainAt + 1 + rng.below(chainEnd - chainAt - 1);
+      const d = decodeCapture(bytes.subarray(0, cut));
+      assert.equal(d.error, undefined);
+      assert.equal(d.records.length, 30, `cut ${cut}`);
+      assert.equal(d.truncatedAt, chainAt, `cut ${cut}`);
+    }
+    assert.equal(decodeCapture(bytes).records.length, 32);
+  }
+});
+
+Deno.test("writer: a full disk inside a chain loses that record, counted, with its seq", async () => {
+  const records: RecordInput[] = [];
+  for (let i = 0; i < 5; i++) records.push({ kind: RecordKind.NOTIFY, aux: i });
+  records.push(bigWrite(0));
+  for (let i = 0; i < 5; i++) records.push({ kind: RecordKind.NOTIFY, aux: 10 + i });
+  const rng = new Rng(31);
+  let midChain = 0;
+  for (let k = 0; k < 60; k++) {
+    const capacity = 600 + rng.below(1_100_000);
+    const sink = new FullDiskSink(capacity);
+    const writer = new CaptureWriter(sink, { bufferSize: 4096, flushIntervalMs: 0 });
+    let thrown: CaptureWriteError | undefined;
+    const seqs: number[] = [];
+    for (const r of records) {
+      try {
+        seqs.push(writer.append(r));
+      } catch (e) {
+        assert.ok(e instanceof CaptureWriteError, String(e));
+        thrown = e;
+        seqs.push(-1);
+      }
+    }
+    await writer.close().catch((e) => {
+      assert.ok(e instanceof CaptureWriteError);
+      thrown ??= e;
+    });
+    const onDisk = decodeCapture(concat(sink.written));
+    assert.equal(onDisk.error, undefined, `capacity ${capacity}`);
+    const whole = onDisk.records.length;
+    if (whole === records.length) continue;
+    assert.ok(thrown, `capacity ${capacity}`);
+    // The first record lost: the one after the last whole record on disk (chains: its first seq).
+    const want = whole === 5 ? 5 : whole < 5 ? whole : 5 + 5 + (whole - 6);
+    assert.equal(thrown.seq, want, `capacity ${capacity}`);
+    if (whole === 5 && concat(sink.written).byteLength > onDisk.records[4]!.offset + 100) {
+      assert.equal(onDisk.truncatedAt, onDisk.records[4]!.offset + 56, `capacity ${capacity}`);
+      midChain++;
+    }
+    assert.equal(writer.dropped + whole, records.length, `capacity ${capacity}`);
+    assert.equal(writer.stats.written, whole, `capacity ${capacity}`);
+  }
+  assert.ok(midChain > 30, `${midChain} capacities inside the chain`);
+});
+
+Deno.test("writer: an async sink failing inside a chain names the chain's seq", async () => {
+  for (let failAt = 2; failAt <= 6; failAt++) {
+    let calls = 0;
+    const sink: AsyncSink = {
+      write(p) {
+        if (++calls >= failAt) {
+          return Promise.reject(Object.assign(new Error("EIO"), { code: "EIO" }));
+        }
+        return Promise.resolve(p.byteLength);
+      },
+    };
+    const writer = new CaptureWriter(sink, { bufferSize: 4096, flushIntervalMs: 0 });
+    writer.append({ kind: RecordKind.NOTIFY }); // seq 0
+    writer.append(bigWrite(0)); // seqs 1-5, one queued buffer per packet
+    writer.append({ kind: RecordKind.NOTIFY }); // seq 6
+    assert.equal(calls, 1, "the header is being written, the rest queued");
+    await assert.rejects(writer.close(), (e) => {
+      assert.ok(e instanceof CaptureWriteError);
+      // Call 1 is the file header, 2 seq 0, 3-5 a packet of the chain each (no record ends
+      // in them), 6 the chain's last two packets and seq 6.
+      assert.equal(e.seq, failAt === 2 ? 0 : 1, `fail at call ${failAt}`);
+      assert.equal(e.dropped, 3 - writer.stats.written);
+      return true;
+    });
+  }
 });
 
 Deno.test("writer: every write ends on a block boundary, short writes included", async () => {
@@ -354,6 +556,33 @@ Deno.test("writer: a slow async sink drops under backpressure and says so in the
     assert.ok(!seqs.has(s), `seq ${s} should be missing`);
   }
   assert.equal(d.records.length - 1 + dropped, 301);
+});
+
+Deno.test("writer: a chain dropped under backpressure is reported with all its seqs", async () => {
+  const chunks: Uint8Array[] = [];
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const sink: AsyncSink = {
+    async write(p) {
+      await gate;
+      chunks.push(p.slice());
+      return p.byteLength;
+    },
+  };
+  const writer = new CaptureWriter(sink, { maxPendingBytes: 1 << 20, flushIntervalMs: 0 });
+  assert.equal(writer.append(bigWrite(0, 600_000)), 0); // 3 packets: fits
+  assert.equal(writer.append(bigWrite(0)), 3); // 5 packets: beyond 1 MiB pending, dropped whole
+  assert.equal(writer.dropped, 1);
+  release();
+  await writer.flush();
+  assert.equal(writer.append({ kind: RecordKind.NOTIFY }), 9); // after the report (seq 8)
+  await writer.close();
+  const d = decodeCapture(concat(chunks));
+  assert.equal(d.error, undefined);
+  const note = decodeNote(d.records.find((r) => r.kind === RecordKind.NOTE)!.body);
+  assert.deepEqual([note.count, note.first_seq, note.last_seq], [1, 3, 7]);
+  // Logical records and their seqs: the gap is exactly 3-7.
+  assert.deepEqual(d.records.map((r) => [r.seq, r.continuations]), [[0, 2], [8, 0], [9, 0]]);
 });
 
 Deno.test("writer: bad fields throw EncodeError without using a seq; close is idempotent", async () => {

@@ -8,10 +8,12 @@
 import assert from "node:assert/strict";
 import {
   type CaptureRecord,
+  decodeBlocks,
   encodeInterfaceDescription,
   encodeNote,
   encodeRecord,
   encodeSectionHeader,
+  MAX_CHAINED_BODY,
   MAX_RECORD_BODY,
   NotifyDirection,
   packRequestAux,
@@ -200,6 +202,109 @@ export function sampleRecords(count: number, seed = 1, maxBody = 8192): RecordIn
   return out;
 }
 
+/**
+ * A FUSE WRITE request as a Linux 6.1 guest sends it: fuse_in_header +
+ * fuse_write_in + `size` bytes of data, as segments the way a descriptor
+ * chain holds them (header and args, then 4 KiB pages). The default is the
+ * 1 MiB write whose fuse_in_header.len is 1048656.
+ */
+export function bigWrite(seq: number, size = 1 << 20, seed = seq + 1): RecordInput {
+  const rng = new Rng(seed);
+  const len = 40 + 40 + size;
+  const args = new Uint8Array(40);
+  const v = new DataView(args.buffer);
+  v.setBigUint64(8, BigInt(seed) << 20n, true); // offset
+  v.setUint32(16, size, true);
+  const pages: Uint8Array[] = [];
+  for (let o = 0; o < size; o += 4096) pages.push(rng.bytes(Math.min(4096, size - o)));
+  return {
+    seq,
+    timestampNs: SAMPLE_EPOCH_NS + BigInt(seq) * 1000n,
+    kind: RecordKind.FUSE_REQUEST,
+    queue: 1,
+    body: [concat([fuseInHeader(len, 16, BigInt(seq) * 2n, 5n), args]), ...pages],
+    aux: packRequestAux(seq & 0xff, 2 + pages.length, 16 + 24),
+    comment: seed % 2 ? "big write" : undefined,
+  };
+}
+
+/**
+ * A chain written packet by packet, with parts of the given sizes (any
+ * size: readers do not require full packets), as raw RecordInputs; and the
+ * logical record a reader assembles from them.
+ */
+export function miniChain(
+  seq: number,
+  sizes: readonly number[],
+  rng: Rng,
+  kind: number = RecordKind.FUSE_REPLY,
+): { parts: RecordInput[]; logical: RecordInput } {
+  const bodies = sizes.map((n) => rng.bytes(n));
+  const whole = concat(bodies);
+  const base = {
+    timestampNs: SAMPLE_EPOCH_NS + BigInt(seq) * 977n,
+    queue: 1 + rng.below(2),
+  };
+  const logical: RecordInput = {
+    ...base,
+    seq,
+    kind,
+    flags: RecordFlag.PAIRED,
+    body: whole,
+    aux: 77,
+  };
+  const parts: RecordInput[] = bodies.map((body, i) => ({
+    ...base,
+    seq: (seq + i) >>> 0,
+    kind: i === 0 ? kind : RecordKind.CONTINUATION,
+    flags: (i === 0 ? RecordFlag.PAIRED : 0) | (i < bodies.length - 1 ? RecordFlag.CONTINUED : 0),
+    body,
+    aux: i === 0 ? 77 : seq,
+    originalLength: i === 0 ? whole.byteLength : undefined,
+  }));
+  return { parts, logical };
+}
+
+/**
+ * Sample records with chains among them: mini chains (small parts, cheap to
+ * mutate) every few records. Returns the packets to encode one by one, the
+ * logical records a reader yields, and for each logical record its index
+ * in `packets`.
+ */
+export function sampleWithChains(
+  count: number,
+  seed = 1,
+  maxBody = 2000,
+): { packets: RecordInput[]; logical: RecordInput[]; firstPacket: number[] } {
+  const rng = new Rng(seed ^ 0x5a5a);
+  const packets: RecordInput[] = [];
+  const logical: RecordInput[] = [];
+  const firstPacket: number[] = [];
+  let seq = 0;
+  for (const r of sampleRecords(count, seed, maxBody)) {
+    if (rng.below(4) === 0) {
+      const n = 2 + rng.below(4);
+      const sizes = Array.from({ length: n }, () => 1 + rng.below(300));
+      const c = miniChain(
+        seq,
+        sizes,
+        rng,
+        rng.pick([RecordKind.FUSE_REQUEST, RecordKind.FUSE_REPLY]),
+      );
+      firstPacket.push(packets.length);
+      packets.push(...c.parts);
+      logical.push(c.logical);
+      seq += n;
+    }
+    const plain = { ...r, seq };
+    firstPacket.push(packets.length);
+    packets.push(plain);
+    logical.push(plain);
+    seq++;
+  }
+  return { packets, logical, firstPacket };
+}
+
 /** The file header vfstrace writes (SHB + IDB), with fixed option values. */
 export function sampleHeader(): Uint8Array {
   return concat([
@@ -232,15 +337,24 @@ export function bodyOf(r: RecordInput): Uint8Array {
   return b instanceof Uint8Array ? b : concat(b);
 }
 
-/** Asserts that decoded `got` carries exactly what `want` asked for. */
+/**
+ * Asserts that decoded `got` carries exactly what `want` asked for, a
+ * chain reassembled (`continuations` as the encoder splits a body; pass
+ * `continuations` for chains written part by part).
+ */
 export function assertRecord(
   got: CaptureRecord,
   want: RecordInput,
-  limit: number = MAX_RECORD_BODY,
+  limit?: number,
+  continuations?: number,
 ): void {
   const body = bodyOf(want);
-  const cap = Math.min(body.byteLength, limit);
+  const cap = Math.min(body.byteLength, limit ?? MAX_CHAINED_BODY, MAX_CHAINED_BODY);
   const original = want.originalLength ?? body.byteLength;
+  assert.equal(
+    got.continuations,
+    continuations ?? (cap > MAX_RECORD_BODY ? Math.ceil(cap / MAX_RECORD_BODY) - 1 : 0),
+  );
   assert.equal(got.kind, want.kind);
   assert.equal(got.seq, want.seq ?? 0);
   assert.equal(got.timestampNs, want.timestampNs ?? 0n);
@@ -252,7 +366,38 @@ export function assertRecord(
   assert.equal(got.fdCount, want.fdCount ?? 0);
   assert.equal(got.direction, want.direction ?? 0);
   assert.equal(got.aux, BigInt(want.aux ?? 0));
-  assert.deepEqual(got.body, body.subarray(0, cap));
+  // Byte-wise, without building a diff of megabytes on failure.
+  assert.equal(got.body.byteLength, cap);
+  const at = firstDifference(got.body, body);
+  assert.equal(at, -1, `body differs at byte ${at}`);
   assert.equal(got.originalLength, original);
   assert.equal(got.comment, want.comment);
+}
+
+/** Index of the first byte where `a` differs from `b` (over `a`'s length), or -1. */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  if (a.byteLength > b.byteLength) return b.byteLength;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+/**
+ * Whole-block damage, as a lossy copy would do it: drops, duplicates or
+ * swaps whole blocks after the file header (a lost packet, a repeated one,
+ * two out of order). Returns `b` unchanged when it has too few whole blocks.
+ */
+export function mutateBlocks(rng: Rng, b: Uint8Array): Uint8Array {
+  const spans = decodeBlocks(b).blocks.slice(2).map((x) => [x.offset, x.offset + x.length]);
+  if (spans.length < 2) return b;
+  const k = rng.below(spans.length - 1);
+  const [a0, a1] = spans[k]! as [number, number];
+  const [, b1] = spans[k + 1]! as [number, number];
+  switch (rng.below(3)) {
+    case 0:
+      return concat([b.subarray(0, a0), b.subarray(a1)]);
+    case 1:
+      return concat([b.subarray(0, a1), b.subarray(a0, a1), b.subarray(a1)]);
+    default:
+      return concat([b.subarray(0, a0), b.subarray(a1, b1), b.subarray(a0, a1), b.subarray(b1)]);
+  }
 }

@@ -5,11 +5,22 @@ import {
   decodeBlocks,
   decodeCapture,
   encodeInterfaceDescription,
+  MAX_RECORD_BODY,
   PCAPNG_BLOCK,
   PcapngDecodeError,
   RECORD_MAGIC,
+  RecordFlag,
+  RecordKind,
 } from "./pcapng.ts";
-import { buildCapture, concat, Rng, sampleRecords } from "./_pcapng_samples.ts";
+import {
+  bigWrite,
+  buildCapture,
+  concat,
+  mutateBlocks,
+  Rng,
+  sampleRecords,
+  sampleWithChains,
+} from "./_pcapng_samples.ts";
 
 const INTERESTING_U32 = [
   0,
@@ -28,9 +39,15 @@ const INTERESTING_U32 = [
   0x4d3c2b1a,
 ];
 
-/** A small valid capture: a few records, sometimes an extra block type or section. */
+/**
+ * A small valid capture: a few records, sometimes an extra block type or
+ * section; every other one with record chains of small parts (cheap to
+ * mutate, and every chain rule in reach).
+ */
 function corpusEntry(rng: Rng, i: number): Uint8Array {
-  const records = sampleRecords(1 + rng.below(8), i + 1, 600);
+  const records = i % 2
+    ? sampleWithChains(1 + rng.below(8), i + 1, 600).packets
+    : sampleRecords(1 + rng.below(8), i + 1, 600);
   const { bytes } = buildCapture(records);
   switch (rng.below(4)) {
     case 0:
@@ -46,7 +63,9 @@ function corpusEntry(rng: Rng, i: number): Uint8Array {
 function mutate(rng: Rng, b: Uint8Array, corpus: readonly Uint8Array[]): Uint8Array {
   const v = (x: Uint8Array) => new DataView(x.buffer, x.byteOffset, x.byteLength);
   const aligned = () => 4 * rng.below(Math.max(1, b.byteLength >> 2));
-  switch (rng.below(10)) {
+  switch (rng.below(11)) {
+    case 10: // whole packets lost, repeated or reordered (breaks chains cleanly)
+      return mutateBlocks(rng, b);
     case 0: // one random byte
       if (b.byteLength) b[rng.below(b.byteLength)] = rng.below(256);
       return b;
@@ -102,7 +121,17 @@ Deno.test("pcapng randomized: 120k mutated captures give records or PcapngDecode
   const ITERATIONS = 120_000;
   const rng = new Rng(SEED);
   const corpus = Array.from({ length: 24 }, (_, i) => corpusEntry(rng, i));
-  const outcome = { clean: 0, truncated: 0, error: 0, recovered: 0, records: 0 };
+  // And one chain as the writer splits it: a full first packet and a short continuation.
+  corpus.push(buildCapture([bigWrite(0, MAX_RECORD_BODY - 80 + 333), { kind: 4, seq: 2 }]).bytes);
+  const outcome = {
+    clean: 0,
+    truncated: 0,
+    error: 0,
+    recovered: 0,
+    records: 0,
+    chains: 0,
+    badChain: 0,
+  };
   const started = performance.now();
   for (let i = 0; i < ITERATIONS; i++) {
     let bytes: Uint8Array = rng.pick(corpus).slice();
@@ -115,10 +144,23 @@ Deno.test("pcapng randomized: 120k mutated captures give records or PcapngDecode
       if (strict.error !== undefined) {
         expectDecodeError(strict.error, context);
         outcome.error++;
+        if (strict.error.reason === "bad-chain") outcome.badChain++;
       } else if (strict.truncatedAt !== undefined) outcome.truncated++;
       else outcome.clean++;
       if (blocks.error !== undefined) expectDecodeError(blocks.error, context);
       outcome.records += strict.records.length;
+      for (const r of strict.records) {
+        // Reassembled: no chain packet shows through.
+        assert.notEqual(r.kind, RecordKind.CONTINUATION, context);
+        assert.equal(r.flags & RecordFlag.CONTINUED, 0, context);
+        if (r.continuations > 0) outcome.chains++;
+      }
+      if (i % 4 === 1) {
+        // Raw mode never judges chains.
+        const raw = decodeCapture(bytes, { raw: true });
+        assert.notEqual(raw.error?.reason, "bad-chain", context);
+        assert.ok(raw.records.every((r) => r.continuations === 0), context);
+      }
       if (i % 2 === 0) {
         const rec = decodeCapture(bytes, { recover: true });
         if (rec.recoveries.length) outcome.recovered++;
@@ -129,6 +171,10 @@ Deno.test("pcapng randomized: 120k mutated captures give records or PcapngDecode
         }
         if (rec.error !== undefined) assert.equal(rec.error.reason, "big-endian", context);
         for (const r of rec.records) assert.ok(r.body.byteLength <= r.originalLength, context);
+        // Stretches are in file order and do not overlap (chain remains fold into one).
+        for (let k = 1; k < rec.recoveries.length; k++) {
+          assert.ok(rec.recoveries[k]!.offset >= rec.recoveries[k - 1]!.resumedAt, context);
+        }
       }
       // The stateless block decoder at arbitrary aligned offsets.
       const at = 4 * rng.below((bytes.byteLength >> 2) + 1);
@@ -148,5 +194,7 @@ Deno.test("pcapng randomized: 120k mutated captures give records or PcapngDecode
   assert.ok(outcome.truncated > ITERATIONS / 20, JSON.stringify(outcome));
   assert.ok(outcome.error > ITERATIONS / 4, JSON.stringify(outcome));
   assert.ok(outcome.recovered > ITERATIONS / 10, JSON.stringify(outcome));
+  assert.ok(outcome.chains > ITERATIONS / 10, JSON.stringify(outcome));
+  assert.ok(outcome.badChain > ITERATIONS / 50, JSON.stringify(outcome));
   console.log(`  ${ITERATIONS} inputs in ${ms.toFixed(0)} ms: ${JSON.stringify(outcome)}`);
 });

@@ -17,13 +17,16 @@ import {
   formatDirection,
   IDB_LAYOUT,
   LINKTYPE_USER0,
+  MAX_CHAINED_BODY,
   MAX_PACKET_DATA,
   MAX_RECORD_BODY,
   NOTIFY_DIRECTION,
   packRequestAux,
   PCAPNG_BLOCK,
+  PcapngChainError,
   PcapngDecodeError,
   type PcapngErrorReason,
+  PcapngParser,
   RECORD_FLAGS,
   RECORD_HEADER_SIZE,
   RECORD_KIND,
@@ -41,11 +44,17 @@ import {
 } from "./pcapng.ts";
 import {
   assertRecord,
+  bigWrite,
+  bodyOf,
   buildCapture,
   concat,
+  firstDifference,
+  miniChain,
+  Rng,
   SAMPLE_EPOCH_NS,
   sampleHeader,
   sampleRecords,
+  sampleWithChains,
 } from "./_pcapng_samples.ts";
 
 function reason(e: unknown): PcapngErrorReason {
@@ -132,9 +141,11 @@ Deno.test("tables: kinds, flags and per-kind directions have one name each", () 
     ["FUSE_REPLY", 3],
     ["NOTE", 4],
     ["NOTIFY", 5],
+    ["CONTINUATION", 6],
   ]);
   assert.equal(RECORD_FLAGS.format(RecordFlag.TRUNCATED | RecordFlag.PAIRED), "TRUNCATED|PAIRED");
-  assert.equal(RECORD_FLAGS.format(0x30), "0x30");
+  assert.equal(RECORD_FLAGS.format(RecordFlag.CONTINUED), "CONTINUED");
+  assert.equal(RECORD_FLAGS.format(0x70), "CONTINUED|0x60");
   assert.equal(VHOST_USER_DIRECTION.format(2), "BACKEND_CHANNEL_REQUEST");
   assert.equal(NOTIFY_DIRECTION.format(3), "CALL_TO_GUEST");
   assert.equal(formatDirection(RecordKind.VHOST_USER, 1), "BACKEND_TO_FRONTEND");
@@ -252,12 +263,14 @@ Deno.test("body segments, limits, truncation flag and original length", () => {
   );
   assert.equal(pre.originalLength, 4096);
   assert.equal(pre.flags, RecordFlag.TRUNCATED);
-  // Nothing exceeds Wireshark's packet cap, whatever limit is asked for.
+  // No packet exceeds Wireshark's cap, whatever limit is asked for: the first of the chain
+  // is full and tells the whole size.
   const big = new Uint8Array(MAX_PACKET_DATA * 2);
   const e = decodeBlock(encodeRecord({ kind: 2, body: big }, Infinity)) as EnhancedPacket;
   assert.equal(e.capturedLength, MAX_PACKET_DATA);
   assert.equal(e.originalLength, MAX_PACKET_DATA * 2 + RECORD_HEADER_SIZE);
   assert.equal(decodeRecord(e).body.byteLength, MAX_RECORD_BODY);
+  assert.equal(decodeRecord(e).flags, RecordFlag.CONTINUED);
   // A number aux and a bigint aux encode the same.
   assert.deepEqual(
     encodeRecord({ kind: 5, aux: 2 ** 40 + 5 }),
@@ -287,6 +300,9 @@ Deno.test("encoding rejects values that do not fit with EncodeError", () => {
     { kind: 1, seq: 2 ** 32 },
     { kind: 1, timestampNs: -1n },
     { kind: 1, comment: "x".repeat(65536) },
+    // A chain part given as is must fit one packet.
+    { kind: RecordKind.CONTINUATION, body: new Uint8Array(MAX_RECORD_BODY + 1) },
+    { kind: 2, flags: RecordFlag.CONTINUED, body: new Uint8Array(MAX_RECORD_BODY + 1) },
   ];
   for (const r of bad) assert.throws(() => encodeRecord(r), EncodeError, JSON.stringify(r, bigint));
   assert.throws(
@@ -529,4 +545,439 @@ Deno.test("recover: a lost file header still yields the records after it", () =>
   const d = decodeCapture(broken, { recover: true });
   assert.equal(d.records.length, 10);
   d.records.forEach((r, i) => assertRecord(r, records[i]!));
+});
+
+// ---------------------------------------------------------------------------
+// Chains: bodies longer than one packet
+
+/** Whole capture of `inputs`, each encoded as the writer would (chains split). */
+function capture(inputs: readonly RecordInput[]): { bytes: Uint8Array; starts: number[] } {
+  return buildCapture(inputs);
+}
+
+/** The EPBs after the file header, with their decoded records. */
+function packets(
+  bytes: Uint8Array,
+): { epb: EnhancedPacket; rec: ReturnType<typeof decodeRecord> }[] {
+  const { blocks, error } = decodeBlocks(bytes);
+  assert.equal(error, undefined);
+  return blocks.filter((b): b is EnhancedPacket => b.type === "epb").map((epb) => ({
+    epb,
+    rec: decodeRecord(epb),
+  }));
+}
+
+Deno.test("chain: a 1 MiB FUSE WRITE is split into packets of at most 262144 bytes, as documented", () => {
+  const w = bigWrite(41); // fuse_in_header.len 1048656, like a Linux 6.1 guest's
+  const body = bodyOf(w);
+  assert.equal(body.byteLength, 1048656);
+  assert.equal(new DataView(body.buffer).getUint32(0, true), 1048656);
+  const bytes = encodeRecord(w);
+  const ps = packets(concat([sampleHeader(), bytes]));
+  const n = Math.ceil(body.byteLength / MAX_RECORD_BODY);
+  assert.equal(ps.length, n);
+  assert.equal(n, 5);
+  let joined = 0;
+  ps.forEach(({ epb, rec }, i) => {
+    assert.ok(epb.capturedLength <= MAX_PACKET_DATA);
+    assert.equal(rec.timestampNs, w.timestampNs, "one timestamp for the whole chain");
+    assert.equal(rec.queue, 1);
+    assert.equal(rec.direction, 0);
+    assert.equal(rec.seq, 41 + i, "continuations take the next seqs");
+    const last = i === n - 1;
+    if (i === 0) {
+      assert.equal(rec.kind, RecordKind.FUSE_REQUEST);
+      assert.equal(rec.flags, RecordFlag.CONTINUED);
+      assert.equal(rec.aux, BigInt(w.aux!));
+      assert.equal(epb.capturedLength, MAX_PACKET_DATA);
+      // Tools that ignore chains still see the true size.
+      assert.equal(epb.originalLength, RECORD_HEADER_SIZE + body.byteLength);
+      assert.equal(rec.comment, w.comment);
+    } else {
+      assert.equal(rec.kind, RecordKind.CONTINUATION);
+      assert.equal(rec.flags, last ? 0 : RecordFlag.CONTINUED);
+      assert.equal(rec.aux, 41n, "aux = seq of the first record");
+      assert.equal(rec.fdCount, 0);
+      assert.equal(epb.originalLength, epb.capturedLength, "a continuation is whole");
+      assert.equal(rec.comment, undefined);
+      if (!last) assert.equal(epb.capturedLength, MAX_PACKET_DATA);
+    }
+    assert.equal(firstDifference(rec.body, body.subarray(joined)), -1, `packet ${i}`);
+    joined += rec.body.byteLength;
+  });
+  assert.equal(joined, body.byteLength);
+});
+
+Deno.test("chain: 1 MiB and 5 MiB bodies round-trip byte for byte; raw mode gives the packets", () => {
+  for (const size of [1 << 20, 5 << 20]) {
+    const records = [
+      ...sampleRecords(5, 3),
+      { ...bigWrite(5, size), seq: 5 },
+      { kind: RecordKind.FUSE_REPLY, seq: 5 + Math.ceil((size + 80) / MAX_RECORD_BODY), queue: 1 },
+    ];
+    const { bytes, starts } = capture(records);
+    const d = decodeCapture(bytes);
+    assert.equal(d.error, undefined);
+    assert.equal(d.truncatedAt, undefined);
+    assert.equal(d.records.length, records.length);
+    d.records.forEach((r, i) => {
+      assertRecord(r, records[i]!);
+      assert.equal(r.offset, starts[i]);
+    });
+    const big = d.records[5]!;
+    assert.equal(big.continuations, Math.ceil((size + 80) / MAX_RECORD_BODY) - 1);
+    assert.equal(big.originalLength, size + 80);
+    // Seq accounting: the next record follows the chain's last continuation.
+    assert.equal(d.records[6]!.seq, big.seq + big.continuations + 1);
+    // A fresh array, not a view of the input.
+    assert.notEqual(big.body.buffer, bytes.buffer);
+
+    const raw = decodeCapture(bytes, { raw: true });
+    assert.equal(raw.error, undefined);
+    assert.equal(raw.records.length, records.length + big.continuations);
+    const parts = raw.records.slice(5, 6 + big.continuations);
+    assert.deepEqual(parts.map((r) => r.kind), [
+      RecordKind.FUSE_REQUEST,
+      ...Array(big.continuations).fill(RecordKind.CONTINUATION),
+    ]);
+    assert.ok(parts.every((r) => r.continuations === 0));
+    assert.equal(parts[0]!.flags, RecordFlag.CONTINUED);
+    assert.equal(parts[0]!.originalLength, size + 80);
+    assert.equal(
+      firstDifference(concat(parts.map((r) => r.body)), big.body),
+      -1,
+      "the packets are the body, in order",
+    );
+  }
+});
+
+Deno.test("chain: body sizes at packet boundaries, and bodies given as many odd segments", () => {
+  const M = MAX_RECORD_BODY;
+  for (const size of [M - 1, M, M + 1, 2 * M - 1, 2 * M, 2 * M + 1, 3 * M + 17]) {
+    const rng = new Rng(size);
+    const whole = rng.bytes(size);
+    const segs: Uint8Array[] = [];
+    for (let o = 0; o < size;) {
+      const n = Math.min(size - o, 1 + rng.below(70_000));
+      segs.push(whole.subarray(o, o + n));
+      o += n;
+    }
+    const asOne = encodeRecord({ kind: 3, body: whole, seq: 9 });
+    assert.deepEqual(encodeRecord({ kind: 3, body: segs, seq: 9 }), asOne, `size ${size}`);
+    const d = decodeCapture(concat([sampleHeader(), asOne]));
+    assert.equal(d.records.length, 1);
+    assertRecord(d.records[0]!, { kind: 3, body: whole, seq: 9 });
+    assert.equal(d.records[0]!.continuations, size <= M ? 0 : Math.ceil(size / M) - 1);
+  }
+});
+
+Deno.test("chain: a limit (snap length) cuts the logical body; only the packets it needs are written", () => {
+  const w = bigWrite(0);
+  const size = bodyOf(w).byteLength;
+  for (const limit of [40, 1000, MAX_RECORD_BODY, MAX_RECORD_BODY + 1, 300_000, size, size + 5]) {
+    const bytes = encodeRecord(w, limit);
+    const ps = packets(concat([sampleHeader(), bytes]));
+    const kept = Math.min(limit, size);
+    assert.equal(ps.length, Math.max(1, Math.ceil(kept / MAX_RECORD_BODY)), `limit ${limit}`);
+    assert.equal(ps[0]!.epb.originalLength, RECORD_HEADER_SIZE + size);
+    const got = decodeCapture(concat([sampleHeader(), bytes])).records;
+    assert.equal(got.length, 1);
+    assertRecord(got[0]!, w, limit);
+    assert.equal(got[0]!.flags & RecordFlag.TRUNCATED, kept < size ? RecordFlag.TRUNCATED : 0);
+  }
+  // No chain holds more than MAX_CHAINED_BODY bytes (measured, not written: 64 MiB).
+  const enc = new RecordEncoder();
+  const len = enc.measure({ kind: 1, body: new Uint8Array(MAX_CHAINED_BODY + 100) });
+  assert.equal(enc.capturedBodyLength, MAX_CHAINED_BODY);
+  assert.equal(enc.blockCount, Math.ceil(MAX_CHAINED_BODY / MAX_RECORD_BODY));
+  let sum = 0;
+  for (let i = 0; i < enc.blockCount; i++) sum += enc.blockLength(i);
+  assert.equal(len, sum);
+  assert.throws(
+    () => enc.writeBlock(1, new Uint8Array(len), new DataView(new ArrayBuffer(len)), 0, 0, 0, 0),
+    /out of order/,
+  );
+});
+
+Deno.test("chain: a capture cut inside a chain ends at the chain's first block (truncatedAt)", () => {
+  const before = sampleRecords(6, 2);
+  const w = { ...bigWrite(6), comment: "cut me" };
+  const after = { kind: RecordKind.NOTE, seq: 11, body: encodeNote({ type: "stop" }) };
+  const { bytes, starts } = capture([...before, w, after]);
+  const chainAt = starts[6]!;
+  const chainEnd = starts[7]!;
+  // Every block boundary inside the chain, then random bytes.
+  const cuts = new Set<number>();
+  for (let p = chainAt; p < chainEnd; p += decodeBlock(bytes, p).length) cuts.add(p);
+  assert.equal(cuts.size, 5);
+  const rng = new Rng(606);
+  for (let i = 0; i < 150; i++) cuts.add(chainAt + rng.below(chainEnd - chainAt));
+  for (const cut of cuts) {
+    const d = decodeCapture(bytes.subarray(0, cut));
+    assert.equal(d.error, undefined, `cut ${cut}: ${d.error?.message}`);
+    assert.equal(d.records.length, 6, `cut ${cut}`);
+    assert.equal(d.truncatedAt, cut === chainAt ? undefined : chainAt, `cut ${cut}`);
+    for (const recover of [true, false]) {
+      const r = decodeCapture(bytes.subarray(0, cut), { recover });
+      assert.equal(r.recoveries.length, 0);
+      assert.equal(r.truncatedAt, d.truncatedAt);
+    }
+    // Raw mode sees the whole packets that are there.
+    const raw = decodeCapture(bytes.subarray(0, cut), { raw: true });
+    assert.equal(raw.error, undefined);
+    assert.ok(raw.records.length >= 6);
+  }
+  const whole = decodeCapture(bytes.subarray(0, chainEnd));
+  assert.equal(whole.truncatedAt, undefined);
+  assert.equal(whole.records.length, 7);
+});
+
+/** A capture of `inputs` encoded packet by packet as given (chain parts raw). */
+function rawCapture(inputs: readonly (RecordInput | Uint8Array)[]): {
+  bytes: Uint8Array;
+  starts: number[];
+} {
+  const parts = [sampleHeader()];
+  const starts: number[] = [];
+  let off = parts[0]!.byteLength;
+  for (const r of inputs) {
+    const b = r instanceof Uint8Array ? r : encodeRecord(r);
+    starts.push(off);
+    off += b.byteLength;
+    parts.push(b);
+  }
+  return { bytes: concat(parts), starts };
+}
+
+Deno.test("chain: parts of any size reassemble; continuations need not be full packets", () => {
+  const rng = new Rng(3);
+  const c = miniChain(100, [10, 1, 300, 7], rng);
+  const { bytes, starts } = rawCapture([{ kind: 4, seq: 99 }, ...c.parts, { kind: 4, seq: 104 }]);
+  const d = decodeCapture(bytes);
+  assert.equal(d.error, undefined);
+  assert.equal(d.records.length, 3);
+  assertRecord(d.records[1]!, c.logical, undefined, 3);
+  assert.equal(d.records[1]!.offset, starts[1]);
+  assert.equal(d.records[2]!.seq, d.records[1]!.seq + d.records[1]!.continuations + 1);
+});
+
+Deno.test("chain errors: orphans, mismatches and interruptions are bad-chain, or skipped with recover", () => {
+  const rng = new Rng(12);
+  const before: RecordInput = { kind: RecordKind.NOTE, seq: 1, body: encodeNote({ type: "a" }) };
+  const after: RecordInput = { kind: RecordKind.NOTIFY, seq: 50, queue: 2 };
+  const c = miniChain(10, [100, 100, 100], rng);
+  const [p0, p1, p2] = c.parts as [RecordInput, RecordInput, RecordInput];
+  const foreignIdb = encodeInterfaceDescription({ linkType: 1 });
+  const foreignPacket = encodeEnhancedPacket({
+    interfaceId: 1,
+    timestamp: 1n,
+    data: new Uint8Array(60),
+  });
+  const unknown = block(PCAPNG_BLOCK.CB, Uint8Array.of(1, 2, 3, 4));
+  type Case = {
+    name: string;
+    inputs: (RecordInput | Uint8Array)[];
+    /** Index in `inputs` of the block where the error shows. */
+    at: number;
+    /** Field offset within that block's packet data, when the error names a field. */
+    field?: number;
+    /** The recovered records' seqs. */
+    kept: number[];
+    /** Skipped stretches: [first input index, input index where reading resumed]. */
+    skipped: [number, number][];
+    match: RegExp;
+  };
+  const cases: Case[] = [
+    {
+      name: "orphan continuation",
+      inputs: [before, p1, p2, after],
+      at: 1,
+      kept: [1, 50],
+      skipped: [[1, 3]], // both orphans in one stretch
+      match: /CONTINUATION record \(seq 11, of seq 10\) follows no record with CONTINUED/,
+    },
+    {
+      name: "interrupted by another record",
+      inputs: [before, p0, p1, after, p2],
+      at: 3,
+      kept: [1, 50],
+      skipped: [[1, 3], [4, 5]], // the chain's head; the NOTIFY is kept; p2 is an orphan
+      match: /seq 10 at offset \d+ has CONTINUED, but a NOTIFY record \(seq 50\) follows/,
+    },
+    {
+      name: "interrupted by an unknown block",
+      inputs: [foreignIdb, before, p0, unknown, p1, p2, after],
+      at: 3,
+      kept: [1, 50],
+      skipped: [[2, 3], [4, 6]], // the head, then the tail after the block
+      match: /but a CB block follows/,
+    },
+    {
+      name: "interrupted by a packet of another link type",
+      inputs: [foreignIdb, before, p0, foreignPacket, p1, p2, after],
+      at: 3,
+      kept: [1, 50],
+      skipped: [[2, 3], [4, 6]],
+      match: /but a packet on interface 1 \(link type 1\) follows/,
+    },
+    {
+      name: "interrupted by a new section",
+      inputs: [before, p0, encodeSectionHeader(), encodeInterfaceDescription(), after],
+      at: 2,
+      kept: [1, 50],
+      skipped: [[1, 2]],
+      match: /but a SHB block follows/,
+    },
+    {
+      name: "aux names another record",
+      inputs: [before, p0, { ...p1, aux: 9 }, p2, after],
+      at: 2,
+      field: 16,
+      kept: [1, 50],
+      skipped: [[1, 4]], // the rest of the chain folded in
+      match: /\(seq 11\) continues seq 9: it does not continue the FUSE_REPLY record seq 10/,
+    },
+    {
+      name: "seq out of order",
+      inputs: [before, p0, p2, after],
+      at: 2,
+      field: 12,
+      kept: [1, 50],
+      skipped: [[1, 3]],
+      match: /has seq 12, expected 11/,
+    },
+    {
+      name: "another queue",
+      inputs: [before, p0, { ...p1, queue: 7 }, p2, after],
+      at: 2,
+      field: 6,
+      kept: [1, 50],
+      skipped: [[1, 4]],
+      match: /has queue 7 direction 0/,
+    },
+    {
+      name: "longer than its original length",
+      inputs: [before, { ...p0, originalLength: 150 }, p1, p2, after],
+      at: 2,
+      kept: [1, 50],
+      skipped: [[1, 4]],
+      match: /reaches 200 body bytes, more than its original length 150/,
+    },
+  ];
+  for (const k of cases) {
+    const { bytes, starts } = rawCapture(k.inputs);
+    const d = decodeCapture(bytes);
+    assert.ok(d.error instanceof PcapngChainError, `${k.name}: ${d.error}`);
+    assert.equal(d.error.reason, "bad-chain", k.name);
+    assert.match(d.error.message, k.match, k.name);
+    assert.equal(
+      d.error.offset,
+      starts[k.at]! + (k.field === undefined ? 0 : 28 + k.field),
+      k.name,
+    );
+    assert.equal(d.truncatedAt, undefined, k.name);
+    const r = decodeCapture(bytes, { recover: true });
+    assert.equal(r.error, undefined, k.name);
+    assert.deepEqual(r.records.map((x) => x.seq), k.kept, k.name);
+    const at = (i: number) => starts[i] ?? bytes.byteLength;
+    const want = k.skipped.map(([a, b]) => ({ offset: at(a), resumedAt: at(b) }));
+    assert.deepEqual(
+      r.recoveries.map((x) => ({ offset: x.offset, resumedAt: x.resumedAt })),
+      want,
+      k.name,
+    );
+    assert.ok(r.recoveries.every((x) => x.reason === "bad-chain"), k.name);
+  }
+});
+
+Deno.test("chain errors: a chain longer than the reader's limit is bad-chain", () => {
+  const { bytes, starts } = capture([bigWrite(0, 600_000), { kind: 4, seq: 3 }]);
+  assert.equal(decodeCapture(bytes).records.length, 2);
+  const d = decodeCapture(bytes, { maxBodyLength: 500_000 });
+  assert.equal(d.error?.reason, "bad-chain");
+  assert.match(
+    d.error?.message ?? "",
+    /reaches 524240 body bytes, more than the 500000-byte limit/,
+  );
+  const r = decodeCapture(bytes, { maxBodyLength: 500_000, recover: true });
+  assert.deepEqual(r.records.map((x) => x.seq), [3]);
+  assert.deepEqual(r.recoveries.map((x) => [x.offset, x.resumedAt]), [[starts[0], starts[1]]]);
+});
+
+Deno.test("chain recover: a lost first packet or a broken middle drops the chain as one stretch", () => {
+  const w = bigWrite(1);
+  const recs = [{ kind: 4, seq: 0 }, w, { kind: 4, seq: 6 }];
+  const { bytes, starts } = capture(recs);
+  const blocks: number[] = [];
+  for (let p = starts[1]!; p < starts[2]!; p += decodeBlock(bytes, p).length) blocks.push(p);
+  assert.equal(blocks.length, 5);
+  // The first packet's record magic smashed: bad-record, then 4 orphans folded into it.
+  const magic = bytes.slice();
+  magic[starts[1]! + 28] = 0;
+  const a = decodeCapture(magic, { recover: true });
+  assert.deepEqual(a.records.map((x) => x.seq), [0, 6]);
+  assert.deepEqual(
+    a.recoveries.map((x) => [x.reason, x.offset, x.resumedAt]),
+    [["bad-record", starts[1], starts[2]]],
+  );
+  // A middle packet's length smashed: framing lost inside the chain; the stretch starts at the
+  // chain, and the continuations after the resync point are folded in.
+  const len = bytes.slice();
+  new DataView(len.buffer).setUint32(blocks[2]! + 4, 12345, true);
+  const b = decodeCapture(len, { recover: true });
+  assert.deepEqual(b.records.map((x) => x.seq), [0, 6]);
+  assert.deepEqual(b.recoveries.map((x) => [x.offset, x.resumedAt]), [[starts[1], starts[2]]]);
+  // Strictly: the first problem stops decoding, and the incomplete chain is not yielded.
+  const strict = decodeCapture(len);
+  assert.equal(strict.error?.reason, "bad-length");
+  assert.deepEqual(strict.records.map((x) => x.seq), [0]);
+});
+
+Deno.test("chain: PcapngParser exposes the chain being assembled", () => {
+  const rng = new Rng(8);
+  const c = miniChain(0, [5, 6, 7], rng);
+  const { bytes, starts } = rawCapture(c.parts);
+  const parser = new PcapngParser();
+  const view = new DataView(bytes.buffer);
+  const out: (number | null)[] = [];
+  let pos = 0;
+  while (pos < bytes.byteLength) {
+    const len = parser.frame(view, pos, bytes.byteLength, 0);
+    const rec = parser.consume(bytes, view, pos, len, 0);
+    out.push(rec === null ? null : rec.body.byteLength);
+    if (pos === starts[1]) assert.equal(parser.pendingChain, starts[0]);
+    pos += len;
+  }
+  assert.deepEqual(out, [null, null, null, null, 18]);
+  assert.equal(parser.pendingChain, undefined);
+  assert.equal(parser.abandonChain(), undefined);
+});
+
+Deno.test("chain: sample captures with chains read the same whole and through any prefix", () => {
+  const { packets: inputs, logical, firstPacket } = sampleWithChains(200, 4);
+  const { bytes, starts } = rawCapture(inputs);
+  const d = decodeCapture(bytes);
+  assert.equal(d.error, undefined);
+  assert.equal(d.records.length, logical.length);
+  d.records.forEach((r, i) => {
+    const parts = (firstPacket[i + 1] ?? inputs.length) - firstPacket[i]!;
+    assertRecord(r, logical[i]!, undefined, parts - 1);
+    assert.equal(r.offset, starts[firstPacket[i]!]);
+  });
+  // Cut at every block boundary: the records before, and truncatedAt at an open chain.
+  const chainOf = new Map<number, number>();
+  firstPacket.forEach((p, i) => {
+    for (let k = p; k < (firstPacket[i + 1] ?? inputs.length); k++) chainOf.set(k, i);
+  });
+  starts.forEach((cut, k) => {
+    const got = decodeCapture(bytes.subarray(0, cut));
+    const i = chainOf.get(k)!;
+    const inChain = firstPacket[i] !== k;
+    assert.equal(got.records.length, i, `cut at packet ${k}`);
+    assert.equal(
+      got.truncatedAt,
+      inChain ? starts[firstPacket[i]!] : undefined,
+      `cut at packet ${k}`,
+    );
+  });
 });

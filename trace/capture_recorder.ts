@@ -7,6 +7,7 @@
 import {
   type CaptureWriter,
   encodeNote,
+  FUSE_IN_HEADER_SIZE,
   type JsonValue,
   type Note,
   NotifyDirection,
@@ -22,6 +23,7 @@ import {
   type TraceRecorder,
   VhostDirection,
 } from "./recorder.ts";
+import { fuseOp } from "../decode/fuse_table.ts";
 
 const VHOST_DIRECTION: Record<VhostDirection, number> = {
   [VhostDirection.FrontToBack]: VhostUserDirection.FRONTEND_TO_BACKEND,
@@ -69,13 +71,18 @@ export class CaptureRecorder implements TraceRecorder {
     this.#tap?.vhostUser(direction, bytes, fdCount);
   }
 
-  /** Writes a FUSE_REQUEST record and returns its seq. */
+  /**
+   * Writes a FUSE_REQUEST record and returns its seq (a body longer than a
+   * packet takes more seqs: see CaptureWriter.append).
+   */
   request(r: RequestRecord): number {
     const seq = this.#writer.append({
       kind: RecordKind.FUSE_REQUEST,
       queue: r.queue,
       body: r.body,
       aux: packRequestAux(r.head, r.descriptors, r.writableCapacity),
+      // Only a snap length looks at it: spare the lookup otherwise.
+      keep: this.#writer.snaplen === undefined ? undefined : requestKeep(r.body),
     });
     this.#tap?.request(r);
     return seq;
@@ -135,6 +142,18 @@ export class CaptureRecorder implements TraceRecorder {
     });
     this.#tap?.note(note);
   }
+}
+
+/**
+ * What a snap length must keep of a request: fuse_in_header and the
+ * opcode's argument struct (its newest size: at worst a few data bytes
+ * more under an old protocol minor), so the cut record still decodes.
+ */
+export function requestKeep(body: readonly Uint8Array[]): number {
+  const first = body[0];
+  if (first === undefined || first.byteLength < 8) return FUSE_IN_HEADER_SIZE;
+  const opcode = (first[4]! | (first[5]! << 8) | (first[6]! << 16) | (first[7]! << 24)) >>> 0;
+  return FUSE_IN_HEADER_SIZE + (fuseOp(opcode)?.request.struct?.size() ?? 0);
 }
 
 /** JSON-safe copy: bigints become strings. */

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import {
+  CaptureWriter,
+  decodeCapture,
+  MAX_RECORD_BODY,
+  RecordFlag,
+  RecordKind,
+  unpackRequestAux,
+} from "../capture/mod.ts";
+import { bigWrite, bodyOf, concat } from "../decode/_pcapng_samples.ts";
+import { CaptureRecorder, requestKeep } from "./capture_recorder.ts";
+
+function memoryWriter(snaplen?: number): { writer: CaptureWriter; bytes: () => Uint8Array } {
+  const chunks: Uint8Array[] = [];
+  const writer = new CaptureWriter({
+    writeSync: (p) => {
+      chunks.push(p.slice());
+      return p.byteLength;
+    },
+  }, snaplen === undefined ? {} : { snaplen });
+  return { writer, bytes: () => concat(chunks) };
+}
+
+const WRITE = bigWrite(0); // fuse_in_header.len 1048656: header, fuse_write_in, 256 pages
+const SEGMENTS = WRITE.body as Uint8Array[];
+
+Deno.test("recorder: a 1 MiB FUSE WRITE and a 1 MiB READ reply are recorded whole", async () => {
+  const { writer, bytes } = memoryWriter();
+  const rec = new CaptureRecorder(writer);
+  const seq = rec.request({
+    queue: 1,
+    head: 7,
+    descriptors: SEGMENTS.length,
+    writableCapacity: 16 + 24,
+    body: SEGMENTS,
+    length: 1048656,
+    residenceNs: 0n,
+  });
+  assert.equal(seq, 0);
+  const data = new Uint8Array(1 << 20).map((_, i) => i % 251);
+  const out = new Uint8Array(16);
+  new DataView(out.buffer).setUint32(0, 16 + data.byteLength, true);
+  // The device-written buffers are larger than what the backend used: cut to `length`.
+  rec.reply({
+    queue: 1,
+    head: 7,
+    body: [out, data.subarray(0, 500_000), data.subarray(500_000), new Uint8Array(4096)],
+    length: 16 + data.byteLength,
+    latencyNs: 1234n,
+    requestSeq: seq,
+  });
+  await writer.close();
+  const d = decodeCapture(bytes());
+  assert.equal(d.error, undefined);
+  assert.equal(d.records.length, 2);
+  const [req, rep] = d.records as [typeof d.records[0], typeof d.records[0]];
+  assert.equal(req.kind, RecordKind.FUSE_REQUEST);
+  assert.deepEqual(req.body, bodyOf(WRITE));
+  assert.equal(req.continuations, Math.ceil(1048656 / MAX_RECORD_BODY) - 1);
+  assert.deepEqual(unpackRequestAux(req.aux), { head: 7, descriptors: 257, writable: 40 });
+  assert.equal(rep.kind, RecordKind.FUSE_REPLY);
+  assert.equal(rep.seq, req.seq + req.continuations + 1);
+  assert.equal(rep.flags, RecordFlag.PAIRED);
+  assert.equal(rep.aux, 1234n);
+  assert.deepEqual(rep.body, concat([out, data]));
+});
+
+Deno.test("recorder: under a snap length a request keeps its header and its op struct", async () => {
+  assert.equal(requestKeep(SEGMENTS), 40 + 40); // fuse_in_header + fuse_write_in
+  assert.equal(requestKeep([Uint8Array.of(1, 2)]), 40);
+  const { writer, bytes } = memoryWriter(0);
+  const rec = new CaptureRecorder(writer);
+  rec.request({
+    queue: 1,
+    head: 0,
+    descriptors: 1,
+    writableCapacity: 16,
+    body: SEGMENTS,
+    length: 1048656,
+    residenceNs: 0n,
+  });
+  await writer.close();
+  const [r] = decodeCapture(bytes()).records;
+  assert.equal(r!.body.byteLength, 80);
+  assert.equal(r!.originalLength, 1048656);
+  assert.equal(r!.flags, RecordFlag.TRUNCATED);
+  assert.equal(r!.continuations, 0);
+});
