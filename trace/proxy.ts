@@ -229,6 +229,8 @@ interface QueueState {
   walker?: ChainWalker;
   shadow?: ShadowRing;
   inflight: (InFlight | undefined)[];
+  /** Heads placed in the shadow ring and not yet returned (set before their records exist). */
+  busy: Uint8Array;
   broken?: string;
 }
 
@@ -399,6 +401,7 @@ export class TraceProxy {
         backendKickFd: -1,
         backendCallFd: -1,
         inflight: [],
+        busy: new Uint8Array(0),
       };
       this.#queues.set(index, q);
     }
@@ -535,6 +538,7 @@ export class TraceProxy {
       });
       q.shadow = new ShadowRing(this.#shadow, p.index, q.size, base);
       q.inflight = new Array(q.size);
+      q.busy = new Uint8Array(q.size);
       q.baseFresh = false;
     } catch (err) {
       this.#breakQueue(
@@ -768,6 +772,18 @@ export class TraceProxy {
           if (guest.enableNotify()) continue;
           break;
         }
+        if (q.busy[chain.head] === 1) {
+          // A driver bug or a hostile guest: the back-end still owns this head.
+          // Relaying it would overwrite the shadow descriptor under the back-end.
+          this.#counts.malformed++;
+          this.#rec.malformed(
+            q.index,
+            chain.head,
+            `head ${chain.head} made available again while in flight`,
+          );
+          continue;
+        }
+        q.busy[chain.head] = 1;
         const relay = this.#relay;
         relay.length = 0;
         for (const d of chain.descriptors) {
@@ -844,6 +860,7 @@ export class TraceProxy {
         continue;
       }
       q.inflight[u.id] = undefined;
+      q.busy[u.id] = 0;
       const len = Math.min(u.len, f.capacity);
       if (len !== u.len) {
         this.#rec.note({
@@ -910,6 +927,7 @@ export class TraceProxy {
     delete q.walker;
     delete q.shadow;
     q.inflight = [];
+    q.busy = new Uint8Array(0);
   }
 
   #breakQueue(q: QueueState, reason: string): void {
