@@ -3,7 +3,7 @@
  * records from the proxy's hot path; {@link CaptureReader} streams them back
  * in constant memory. The format itself (blocks, the record header, the
  * kind/flag/direction tables) is `decode/pcapng.ts`, re-exported here;
- * `capture/FORMAT.md` describes it for people.
+ * `docs/capture-format.md` describes it for people.
  *
  * @module
  */

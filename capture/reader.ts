@@ -10,7 +10,7 @@
  * the reader held at once.
  *
  * A record whose body did not fit one packet is stored as a chain (the
- * record, then CONTINUATION records; see `capture/FORMAT.md`): the reader
+ * record, then CONTINUATION records; see `docs/capture-format.md`): the reader
  * yields it as one record with the whole body (a fresh array) and its
  * `continuations` count. `raw` yields the packets as they are instead.
  * Apart from the chain being assembled, memory stays constant.
@@ -22,8 +22,15 @@
  * `recover` is set: then a block with a bad content is skipped, lost
  * framing is resynchronised by scanning for the next block that is
  * certainly a record EPB (type, both lengths, interface, record magic and
- * version agree), and a broken chain is dropped (a record that interrupts
- * it is kept); each skipped stretch is in {@link CaptureReader.recoveries}.
+ * version agree) or a stream's IDB, a packet whose IDB was lost is read on
+ * an assumed interface (no name), and a broken chain is dropped (a record
+ * that interrupts it is kept); each skipped stretch is in
+ * {@link CaptureReader.recoveries}. A file of another record version is an
+ * error even with `recover` (reason `bad-version`, at its first record).
+ *
+ * Each record says its stream's interface (`interfaceId`, `interfaceName`:
+ * `vhost-user.frontend`, `hiprio`, `request.0` …); {@link CaptureReader.interfaces}
+ * lists the interfaces seen so far.
  *
  * `follow` (tail -f) waits at the end of the data for more, polling, until
  * its AbortSignal fires; the iteration then ends normally.
@@ -359,7 +366,7 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
   async #onError(e: unknown, len: number): Promise<void> {
     if (!(e instanceof PcapngDecodeError)) throw e;
     const at = this.#base + this.#pos;
-    if (!this.#recover || e.reason === "big-endian") {
+    if (!this.#recover || this.#parser.isFatal(e)) {
       throw new CaptureReadError(this.name, e.offset, e.reason, e.message, e);
     }
     // A chain being assembled is lost with the bad block: the skipped stretch starts with it.

@@ -6,7 +6,9 @@ import {
   decodeCapture,
   PCAPNG_BLOCK,
   type ReadSource,
+  RECORD_HEADER_SIZE,
   RECORD_MAGIC,
+  RECORD_VERSION,
 } from "./mod.ts";
 import {
   bigWrite,
@@ -62,14 +64,14 @@ function mutate(rng: Rng, b: Uint8Array): Uint8Array {
       return b;
     case 4: {
       // A fake EPB header with a record magic, to tempt the resynchroniser.
-      const fake = new Uint8Array(40);
+      const fake = new Uint8Array(28 + RECORD_HEADER_SIZE);
       const f = new DataView(fake.buffer);
       f.setUint32(0, PCAPNG_BLOCK.EPB, true);
       f.setUint32(4, 32 + 4 * rng.below(200), true);
-      f.setUint32(20, 24, true);
-      f.setUint32(24, 24, true);
+      f.setUint32(20, RECORD_HEADER_SIZE, true);
+      f.setUint32(24, RECORD_HEADER_SIZE, true);
       f.setUint16(28, RECORD_MAGIC, true);
-      f.setUint8(30, 1);
+      f.setUint8(30, RECORD_VERSION);
       const at = rng.below(b.byteLength + 1);
       return concat([b.subarray(0, at), fake, b.subarray(at)]);
     }

@@ -8,13 +8,19 @@ import {
   decodeCapture,
   encodeEnhancedPacket,
   encodeRecord,
+  HEAD_NONE,
   MAX_PACKET_DATA,
   MAX_RECORD_BODY,
   PCAPNG_BLOCK,
   type ReadSource,
+  RECORD_HEADER_SIZE,
+  RECORD_KIND,
   RecordFlag,
   type RecordInput,
   RecordKind,
+  recordStream,
+  streamName,
+  unpackRequestAux,
 } from "./mod.ts";
 import {
   assertRecord,
@@ -26,7 +32,9 @@ import {
   Rng,
   sampleHeader,
   sampleRecords,
+  sampleStreams,
   sampleWithChains,
+  versionOneCapture,
 } from "../decode/_pcapng_samples.ts";
 
 /** Serves `bytes` in reads of random size up to `maxRead`. */
@@ -88,7 +96,10 @@ Deno.test("reader: same records as the whole-buffer decoder, whatever the read s
     assert.equal(reader.stats.bytesRead, bytes.byteLength);
     assert.equal(reader.stats.records, records.length);
     assert.equal(reader.section?.userAppl, "vfstrace test");
-    assert.equal(reader.interfaces.length, 1);
+    assert.deepEqual(
+      reader.interfaces.map((i) => i.block?.name),
+      sampleStreams(records).map(streamName),
+    );
   }
 });
 
@@ -568,8 +579,8 @@ Deno.test({
       lines.forEach((line, i) => {
         const [len, cap, epoch, comment] = line.split("\t");
         const r = ours[i]!;
-        assert.equal(Number(len), 24 + r.originalLength, `frame ${i + 1}`);
-        assert.equal(Number(cap), 24 + r.body.byteLength, `frame ${i + 1}`);
+        assert.equal(Number(len), RECORD_HEADER_SIZE + r.originalLength, `frame ${i + 1}`);
+        assert.equal(Number(cap), RECORD_HEADER_SIZE + r.body.byteLength, `frame ${i + 1}`);
         const s = r.timestampNs / 1_000_000_000n;
         const ns = (r.timestampNs % 1_000_000_000n).toString().padStart(9, "0");
         assert.equal(epoch, `${s}.${ns}`, `frame ${i + 1}`);
@@ -606,12 +617,13 @@ Deno.test({
       assert.deepEqual(
         frames,
         raw.map((r) => [
-          24 + r.body.byteLength,
-          24 + (r.kind === RecordKind.CONTINUATION ? r.body.byteLength : r.originalLength),
+          RECORD_HEADER_SIZE + r.body.byteLength,
+          RECORD_HEADER_SIZE +
+          (r.kind === RecordKind.CONTINUATION ? r.body.byteLength : r.originalLength),
         ]),
       );
       assert.ok(frames.every(([cap]) => cap! <= MAX_PACKET_DATA));
-      assert.deepEqual(frames[1], [MAX_PACKET_DATA, 24 + bodyOf(w).byteLength]);
+      assert.deepEqual(frames[1], [MAX_PACKET_DATA, RECORD_HEADER_SIZE + bodyOf(w).byteLength]);
       // One byte more than the cap and Wireshark refuses the file: the reason for chains.
       const bigger = concat([
         sampleHeader(),
@@ -623,5 +635,117 @@ Deno.test({
     } finally {
       await Deno.remove(path);
     }
+  },
+});
+
+Deno.test({
+  name: "tshark shows each packet's stream as its interface name (frame.interface_name)",
+  ignore: !hasTshark,
+  async fn() {
+    const path = await tempFile();
+    try {
+      const writer = CaptureWriter.create(path);
+      const records = sampleRecords(200, 91, 2000);
+      records.push({ ...bigWrite(0), queue: 3 }); // a chain: every packet on request.2
+      for (const r of records) writer.append(r);
+      await writer.close();
+      const raw = await readAll(await CaptureReader.open(path, { raw: true }));
+      const { code, out } = await tshark(path, ["frame.interface_id", "frame.interface_name"]);
+      assert.equal(code, 0, out);
+      const frames = out.trimEnd().split("\n").map((l) => l.split("\t"));
+      assert.deepEqual(frames, raw.map((r) => [String(r.interfaceId), r.interfaceName]));
+      const names = new Set(frames.map((f) => f[1]));
+      assert.deepEqual([...names].sort(), [
+        "backend-channel",
+        "hiprio",
+        "request.0",
+        "request.1",
+        "request.2",
+        "vfstrace",
+        "vhost-user.backend",
+        "vhost-user.frontend",
+      ]);
+      assert.deepEqual(frames.slice(-5).map((f) => f[1]), Array(5).fill("request.2"));
+    } finally {
+      await Deno.remove(path);
+    }
+  },
+});
+
+Deno.test("reader: a version-1 capture is a CaptureReadError bad-version, even with recover", async () => {
+  const old = versionOneCapture(20);
+  for (const recover of [false, true]) {
+    const reader = new CaptureReader(new MemorySource(old, 100), { recover });
+    await assert.rejects(readAll(reader), (e) => {
+      assert.ok(e instanceof CaptureReadError, String(e));
+      assert.equal(e.reason, "bad-version");
+      assert.match(
+        e.message,
+        /^capture capture: pcapng: vfstrace record version 1 is not supported/,
+      );
+      assert.match(e.message, /reads version 2 only; an older vfstrace wrote it/);
+      return true;
+    });
+    assert.equal(reader.stats.records, 0);
+  }
+});
+
+const FIXTURE = decodeURIComponent(
+  new URL("../tests/fixtures/guest_session.pcapng", import.meta.url).pathname,
+);
+
+Deno.test("the golden session: one interface per stream; requests and replies carry head and residence", async () => {
+  const reader = await CaptureReader.open(FIXTURE);
+  const records = await readAll(reader);
+  assert.equal(reader.truncatedAt, undefined);
+  const names = reader.interfaces.map((i) => i.block?.name);
+  assert.deepEqual(
+    [...names].sort(),
+    ["hiprio", "request.0", "vfstrace", "vhost-user.backend", "vhost-user.frontend"],
+  );
+  const heads = new Map<number, Set<number>>();
+  let requests = 0;
+  let replies = 0;
+  for (const r of records) {
+    const what = `record seq ${r.seq} (${RECORD_KIND.format(r.kind)})`;
+    assert.equal(r.interfaceName, streamName(recordStream(r.kind, r.direction, r.queue)), what);
+    if (r.kind === RecordKind.FUSE_REQUEST) {
+      requests++;
+      assert.notEqual(r.head, HEAD_NONE, what);
+      assert.ok(r.residenceNs !== undefined && r.residenceNs > 0, what);
+      // FORGETs offer no reply buffer; every other request room for a fuse_out_header.
+      const { descriptors, writable } = unpackRequestAux(r.aux);
+      assert.ok(descriptors >= 1 && (writable === 0 || writable >= 16), what);
+      if (!heads.has(r.queue)) heads.set(r.queue, new Set());
+      heads.get(r.queue)!.add(r.head);
+    } else if (r.kind === RecordKind.FUSE_REPLY) {
+      replies++;
+      // Recorded before the guest was notified, amended after: every reply has one.
+      assert.ok(r.residenceNs !== undefined && r.residenceNs > 0, what);
+      assert.ok(heads.get(r.queue)?.has(r.head), `${what}: head ${r.head} was never requested`);
+    } else {
+      assert.equal(r.head, HEAD_NONE, what);
+      assert.equal(r.residenceNs, undefined, what);
+      if (r.kind === RecordKind.VHOST_USER) assert.equal(r.aux, 0n, what);
+    }
+  }
+  assert.equal(requests, 119);
+  assert.equal(replies, 119);
+});
+
+Deno.test({
+  name: "tshark on the golden session: the interface names of the streams",
+  ignore: !hasTshark,
+  async fn() {
+    const raw = await readAll(await CaptureReader.open(FIXTURE, { raw: true }));
+    const { code, out } = await tshark(FIXTURE, ["frame.number", "frame.interface_name"]);
+    assert.equal(code, 0, out);
+    const frames = out.trimEnd().split("\n").map((l) => l.split("\t"));
+    assert.deepEqual(frames.map((f) => f[1]), raw.map((r) => r.interfaceName));
+    assert.deepEqual(frames.slice(0, 3).map((f) => f[1]), [
+      "vfstrace",
+      "vhost-user.frontend",
+      "vhost-user.backend",
+    ]);
   },
 });

@@ -1,12 +1,24 @@
 /**
  * CaptureWriter: appends vfstrace records to a pcapng capture (format in
- * `decode/pcapng.ts` and `capture/FORMAT.md`) from the proxy's hot path.
+ * `decode/pcapng.ts` and `docs/capture-format.md`) from the proxy's hot path.
  *
  * `append` is synchronous and copies the record into an in-memory buffer,
  * so the caller may reuse its buffers (guest memory) right away. The buffer
  * goes to the sink as whole blocks only, when it fills, every
  * `flushIntervalMs`, on `flush()` and on `close()`: a process killed at any
  * point leaves a file that reads back to its last whole record.
+ *
+ * Each stream (vhost-user from either side, the backend channel, each
+ * virtqueue, vfstrace's own notes) is a pcapng interface. The file starts
+ * with the Section Header Block alone; a stream's Interface Description
+ * Block is appended together with its first record, right before it.
+ *
+ * Amending: {@link CaptureWriter.hold} keeps everything appended in memory
+ * (the buffer grows, up to `maxHeldBytes`) until the matching
+ * {@link CaptureWriter.release}, so {@link CaptureWriter.amendResidence} can
+ * patch a record's residence_ns after the fact: the proxy records a reply
+ * before the guest may reuse its buffers, and knows its residence only once
+ * the guest was notified.
  *
  * A body longer than one packet allows (a 1 MiB FUSE WRITE) is written as
  * a chain: the record and its CONTINUATION records, in one `append`, so no
@@ -31,9 +43,9 @@
  */
 import denoJson from "../deno.json" with { type: "json" };
 import {
-  encodeInterfaceDescription,
   encodeNote,
   encodeSectionHeader,
+  EPB_RESIDENCE_OFFSET,
   FUSE_IN_HEADER_SIZE,
   FUSE_OUT_HEADER_SIZE,
   MAX_CHAINED_BODY,
@@ -42,6 +54,10 @@ import {
   RecordFlag,
   type RecordInput,
   RecordKind,
+  residenceField,
+  Stream,
+  STREAM_OF_CHAIN,
+  StreamInterfaces,
 } from "../decode/pcapng.ts";
 
 /** A sink written synchronously (Deno.FsFile, Deno.stdout, anything with writeSync). */
@@ -84,6 +100,12 @@ export interface CaptureWriterOptions {
    */
   readonly maxPendingBytes?: number | undefined;
   /**
+   * Largest buffer while {@link CaptureWriter.hold} holds it (16 MiB by
+   * default); beyond, it is flushed anyway and records written out can no
+   * longer be amended.
+   */
+  readonly maxHeldBytes?: number | undefined;
+  /**
    * Timestamp source, ns since the epoch. By default Date.now at open plus
    * performance.now since: sub-microsecond, monotonic within the run.
    */
@@ -94,8 +116,6 @@ export interface CaptureWriterOptions {
   readonly os?: string | undefined;
   /** shb_hardware; the CPU architecture by default. */
   readonly hardware?: string | undefined;
-  /** if_description. */
-  readonly description?: string | undefined;
 }
 
 /** Counters of a {@link CaptureWriter} (a chain counts as one record). */
@@ -157,6 +177,9 @@ const TWO32 = 0x1_0000_0000;
 const DEFAULT_BUFFER = 64 << 10;
 const DEFAULT_INTERVAL_MS = 100;
 const DEFAULT_MAX_PENDING = 16 << 20;
+const DEFAULT_MAX_HELD = 16 << 20;
+/** A buffer grown past this while held goes back to `bufferSize` once released. */
+const SHRINK_ABOVE = 1 << 20;
 
 function defaultOs(): string {
   try {
@@ -168,7 +191,8 @@ function defaultOs(): string {
 
 /**
  * Appends vfstrace records to a pcapng capture. Writes the Section Header
- * and Interface Description Blocks at open.
+ * Block at open, and each stream's Interface Description Block with the
+ * stream's first record.
  */
 export class CaptureWriter {
   /** Name used in errors. */
@@ -181,13 +205,22 @@ export class CaptureWriter {
   #bufferSize: number;
   #intervalMs: number;
   #maxPending: number;
+  #maxHeld: number;
   #clock: (() => bigint) | undefined;
   #enc = new RecordEncoder();
+  #ifaces = new StreamInterfaces();
+  /** Stream of the last record written: a CONTINUATION given as is goes on it. */
+  #lastStream: number = Stream.VFSTRACE;
   #buf: Uint8Array;
   #view: DataView;
   #len = 0;
   #ends: number[] = [];
   #seqs: number[] = [];
+  /** Offset in #buf of each buffered record's first EPB (parallel to #seqs); -1: not there whole. */
+  #starts: number[] = [];
+  /** Buffers handed to the sink so far: a chain spanning two is not amendable. */
+  #generation = 0;
+  #held = 0;
   /** Seq of the chain `append` is writing, or -1: owner of buffered blocks not in #ends. */
   #chainSeq = -1;
   #queue: Pending[] = [];
@@ -250,6 +283,7 @@ export class CaptureWriter {
     this.#bufferSize = Math.max(4096, options.bufferSize ?? DEFAULT_BUFFER);
     this.#intervalMs = options.flushIntervalMs ?? DEFAULT_INTERVAL_MS;
     this.#maxPending = options.maxPendingBytes ?? DEFAULT_MAX_PENDING;
+    this.#maxHeld = options.maxHeldBytes ?? DEFAULT_MAX_HELD;
     this.#clock = options.clock;
     this.#buf = new Uint8Array(this.#bufferSize);
     this.#view = new DataView(this.#buf.buffer);
@@ -263,14 +297,8 @@ export class CaptureWriter {
       os: options.os ?? defaultOs(),
       hardware: options.hardware ?? Deno.build.arch,
     });
-    const idb = encodeInterfaceDescription({
-      name: "vfstrace",
-      description: options.description ??
-        "vfstrace records: vhost-user messages, FUSE requests and replies, notes, notifications",
-    });
     this.#buf.set(shb, 0);
-    this.#buf.set(idb, shb.byteLength);
-    this.#len = shb.byteLength + idb.byteLength;
+    this.#len = shb.byteLength;
     // The header goes out now, so even a capture that never gets a record is a valid file.
     this.#flushBuffer();
     if (this.#error !== undefined) {
@@ -308,6 +336,74 @@ export class CaptureWriter {
   /** Sequence number the next record gets. */
   get nextSeq(): number {
     return this.#seq;
+  }
+
+  /** The streams that have an interface, by interface id (IDBs appended so far). */
+  get streams(): readonly number[] {
+    return this.#ifaces.streams;
+  }
+
+  /** Whether {@link hold} is in effect. */
+  get held(): boolean {
+    return this.#held > 0;
+  }
+
+  /**
+   * Keeps what is appended from now on in memory until the matching
+   * {@link release} (holds nest), so {@link amendResidence} can still patch
+   * it. The buffer grows as needed up to `maxHeldBytes`; past that it is
+   * flushed anyway (those records can no longer be amended). Neither the
+   * flush interval nor a full buffer writes while held; {@link flush} and
+   * {@link close} still do.
+   */
+  hold(): void {
+    this.#held++;
+  }
+
+  /**
+   * Ends a {@link hold}. Once no hold is left, a buffer that reached
+   * `bufferSize` is written out, and the flush interval applies again.
+   */
+  release(): void {
+    if (this.#held === 0) return;
+    if (--this.#held > 0) return;
+    if (this.#len >= this.#bufferSize && !this.#closed) this.#flushBuffer();
+    if (this.#buf.byteLength > Math.max(SHRINK_ABOVE, this.#bufferSize) && this.#len === 0) {
+      this.#buf = new Uint8Array(this.#bufferSize);
+      this.#view = new DataView(this.#buf.buffer);
+    }
+    this.#armTimer();
+  }
+
+  /**
+   * Sets the residence_ns of the record `seq` (a chain: its first record)
+   * to `ns`, measured ({@link residenceField}: saturating, at least 1).
+   * Returns false, changing nothing, when the record is no longer in memory
+   * (written out: not held, or past `maxHeldBytes`), was dropped, or is not
+   * a record of this writer.
+   */
+  amendResidence(seq: number, ns: bigint | number): boolean {
+    const seqs = this.#seqs;
+    const n = seqs.length;
+    if (n === 0 || this.#error !== undefined) return false;
+    // Seqs in the buffer increase (mod 2^32): binary search on the distance from the first.
+    const first = seqs[0]!;
+    const want = (seq - first) >>> 0;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const d = (seqs[mid]! - first) >>> 0;
+      if (d === want) {
+        const start = this.#starts[mid]!;
+        if (start < 0) return false;
+        this.#view.setUint32(start + EPB_RESIDENCE_OFFSET, residenceField(ns), true);
+        return true;
+      }
+      if (d < want) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
   }
 
   /** Now, on the writer's clock (ns since the epoch): for latencies consistent with timestamps. */
@@ -366,7 +462,20 @@ export class CaptureWriter {
       this.#dropped++;
       return seq;
     }
-    if (!this.#reserve(blocks === 1 ? len : enc.blockLength(0))) return this.#lostInAppend(seq);
+    const stream = enc.stream === STREAM_OF_CHAIN ? this.#lastStream : enc.stream;
+    let iface = this.#ifaces.idOf(stream);
+    const idb = iface < 0 ? this.#ifaces.block(stream) : undefined;
+    const first = blocks === 1 ? len : enc.blockLength(0);
+    // The IDB and the record's first block go to the same buffer: the IDB never lands alone.
+    if (!this.#reserve(first + (idb?.byteLength ?? 0))) return this.#lostInAppend(seq);
+    if (idb !== undefined) {
+      this.#buf.set(idb, this.#len);
+      this.#len += idb.byteLength;
+      iface = this.#ifaces.add(stream);
+    }
+    enc.useInterface(iface);
+    this.#lastStream = stream;
+    let start = this.#len;
     const ts = record.timestampNs;
     if (ts !== undefined) {
       this.#tsHi = Number(ts >> 32n);
@@ -383,6 +492,7 @@ export class CaptureWriter {
     } else {
       // Block by block: the buffer stays one packet big, and is flushed between whole blocks.
       this.#chainSeq = seq;
+      const generation = this.#generation;
       for (let i = 0; i < blocks; i++) {
         if (i > 0 && !this.#reserve(enc.blockLength(i))) {
           this.#chainSeq = -1;
@@ -399,25 +509,45 @@ export class CaptureWriter {
         );
       }
       this.#chainSeq = -1;
+      // Its first block went out with an earlier buffer: nothing left to amend.
+      if (this.#generation !== generation) start = -1;
     }
     this.#ends.push(this.#len);
     this.#seqs.push(seq);
+    this.#starts.push(start);
     this.#records++;
-    if (this.#timer === undefined && this.#intervalMs > 0 && this.#len > 0) {
-      const timer = setTimeout(() => {
-        this.#timer = undefined;
-        if (this.#len > 0 && !this.#closed) this.#flushBuffer();
-      }, this.#intervalMs);
-      // A pending flush must not keep the process alive.
-      Deno.unrefTimer(timer);
-      this.#timer = timer;
-    }
+    if (this.#held === 0) this.#armTimer();
     return seq;
+  }
+
+  /** Starts the flush interval's timer if records wait and none runs. */
+  #armTimer(): void {
+    if (this.#timer !== undefined || this.#intervalMs <= 0 || this.#len === 0 || this.#closed) {
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#timer = undefined;
+      // Held: the release re-arms it.
+      if (this.#len > 0 && !this.#closed && this.#held === 0) this.#flushBuffer();
+    }, this.#intervalMs);
+    // A pending flush must not keep the process alive.
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
   }
 
   /** Makes room for a block of `len` bytes; false when the flush that needed failed. */
   #reserve(len: number): boolean {
     if (this.#len + len <= this.#buf.byteLength) return true;
+    if (this.#held > 0 && this.#len + len <= this.#maxHeld) {
+      // Held records stay amendable: grow (copying) rather than write them out.
+      let size = this.#buf.byteLength;
+      while (size < this.#len + len) size *= 2;
+      const next = new Uint8Array(Math.min(size, Math.max(this.#maxHeld, this.#len + len)));
+      next.set(this.#buf.subarray(0, this.#len));
+      this.#buf = next;
+      this.#view = new DataView(next.buffer);
+      return true;
+    }
     if (this.#len > 0) this.#flushBuffer();
     if (this.#error !== undefined) return false;
     if (len > this.#buf.byteLength) {
@@ -543,6 +673,8 @@ export class CaptureWriter {
   /** Hands the buffer to the sink: written now (sync) or queued (async). */
   #flushBuffer(): void {
     if (this.#error !== undefined) return;
+    this.#generation++;
+    this.#starts.length = 0;
     if (this.#sync !== undefined) {
       this.#writeSync(this.#buf, this.#len, this.#ends, this.#seqs, this.#chainSeq);
       this.#len = 0;
@@ -634,6 +766,7 @@ export class CaptureWriter {
       this.#len = 0;
       this.#ends = [];
       this.#seqs = [];
+      this.#starts = [];
     }
     // The first record lost: a whole one, else the chain cut after them (the append
     // writing it counts it as dropped).

@@ -4,24 +4,33 @@ import {
   CaptureReader,
   CaptureWriteError,
   CaptureWriter,
+  decodeBlocks,
   decodeCapture,
   decodeNote,
   EncodeError,
+  encodeStreamInterface,
   FUSE_IN_HEADER_SIZE,
   FUSE_OUT_HEADER_SIZE,
   MAX_RECORD_BODY,
+  QUEUE_STREAM_BASE,
+  RECORD_HEADER_SIZE,
   RecordFlag,
   type RecordInput,
   RecordKind,
+  RESIDENCE_MAX,
   type SyncSink,
 } from "./mod.ts";
 import {
   assertRecord,
   bigWrite,
   bodyOf,
+  buildCapture,
   concat,
   Rng,
+  SAMPLE_SECTION,
   sampleRecords,
+  sampleStreams,
+  sampleWithChains,
 } from "../decode/_pcapng_samples.ts";
 
 /** An in-memory sync sink that records every write call. */
@@ -329,8 +338,11 @@ Deno.test("writer: a full disk inside a chain loses that record, counted, with i
     // The first record lost: the one after the last whole record on disk (chains: its first seq).
     const want = whole === 5 ? 5 : whole < 5 ? whole : 5 + 5 + (whole - 6);
     assert.equal(thrown.seq, want, `capacity ${capacity}`);
-    if (whole === 5 && concat(sink.written).byteLength > onDisk.records[4]!.offset + 100) {
-      assert.equal(onDisk.truncatedAt, onDisk.records[4]!.offset + 56, `capacity ${capacity}`);
+    // After the 5 NOTIFYs: the chain's stream's IDB, then the chain.
+    const afterFive = (onDisk.records[4]?.offset ?? 0) + 28 + RECORD_HEADER_SIZE + 4;
+    const chainAt = afterFive + encodeStreamInterface(QUEUE_STREAM_BASE + 1).byteLength;
+    if (whole === 5 && concat(sink.written).byteLength > chainAt) {
+      assert.equal(onDisk.truncatedAt, chainAt, `capacity ${capacity}`);
       midChain++;
     }
     assert.equal(writer.dropped + whole, records.length, `capacity ${capacity}`);
@@ -597,4 +609,158 @@ Deno.test("writer: bad fields throw EncodeError without using a seq; close is id
   const recs = decodeCapture(sink.bytes).records;
   assert.deepEqual(recs.map((r) => r.seq), [0, 1]);
   assert.deepEqual(decodeNote(recs[1]!.body), { type: "stop", reason: "test" });
+});
+
+Deno.test("writer: one IDB per stream, written with the stream's first record; same bytes as buildCapture", async () => {
+  const { packets } = sampleWithChains(400, 77, 3000);
+  const sink = new MemorySink();
+  const writer = new CaptureWriter(sink, { ...SAMPLE_SECTION, bufferSize: 4096 });
+  assert.equal(
+    decodeBlocks(sink.bytes).blocks.map((b) => b.type).join(),
+    "shb",
+    "the file header is the SHB alone",
+  );
+  for (const p of packets) assert.equal(writer.append(p), p.seq);
+  await writer.close();
+  assert.deepEqual(sink.bytes, buildCapture(packets).bytes);
+  assert.deepEqual(writer.streams, sampleStreams(packets));
+  // A crash after any write leaves IDBs only for streams whose records follow.
+  const ends: number[] = [];
+  let off = 0;
+  for (const c of sink.chunks) ends.push(off += c.byteLength);
+  for (const end of ends) {
+    const { blocks } = decodeBlocks(sink.bytes.subarray(0, end));
+    const last = blocks.at(-1);
+    assert.ok(last?.type !== "idb" || end === 0, `a write ends with an IDB at ${end}`);
+  }
+});
+
+Deno.test("writer: hold keeps records in memory; amendResidence patches them, chains at their first", async () => {
+  const sink = new MemorySink();
+  const writer = new CaptureWriter(sink, { bufferSize: 4096, flushIntervalMs: 20 });
+  const header = sink.bytes.byteLength;
+  writer.hold();
+  assert.ok(writer.held);
+  const a = writer.append({
+    kind: RecordKind.FUSE_REPLY,
+    queue: 1,
+    head: 3,
+    body: new Uint8Array(40),
+  });
+  const b = writer.append({ ...bigWrite(0), kind: RecordKind.FUSE_REPLY });
+  const c = writer.append({ kind: RecordKind.FUSE_REPLY, queue: 0, body: new Uint8Array(9000) });
+  // Past bufferSize and past the flush interval: nothing written while held.
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(sink.bytes.byteLength, header);
+  assert.ok(writer.stats.pendingBytes > (1 << 20));
+  assert.equal(writer.amendResidence(a, 500n), true);
+  assert.equal(writer.amendResidence(b, 6_000_000_000n), true);
+  assert.equal(writer.amendResidence(c, 0), true);
+  assert.equal(writer.amendResidence(b + 1, 1n), false, "a continuation's seq is not a record");
+  assert.equal(writer.amendResidence(999, 1n), false);
+  // Nested holds: only the outer release lets it go.
+  writer.hold();
+  writer.release();
+  assert.equal(sink.bytes.byteLength, header);
+  writer.release();
+  assert.ok(!writer.held);
+  assert.ok(sink.bytes.byteLength > (1 << 20), "a buffer past bufferSize goes out at release");
+  assert.equal(writer.amendResidence(a, 7n), false, "written out: too late");
+  const d = writer.append({ kind: RecordKind.FUSE_REPLY, queue: 1, body: new Uint8Array(20) });
+  assert.equal(writer.amendResidence(d, 42n), true, "still buffered: amendable without a hold");
+  await writer.close();
+  assert.equal(writer.amendResidence(d, 1n), false);
+  const recs = decodeCapture(sink.bytes).records;
+  assert.deepEqual(recs.map((r) => r.residenceNs), [500, RESIDENCE_MAX, 1, 42]);
+  assert.equal(recs[0]!.head, 3);
+  const raw = decodeCapture(sink.bytes, { raw: true }).records;
+  assert.ok(
+    raw.filter((r) => r.kind === RecordKind.CONTINUATION).every((r) => r.residenceNs === undefined),
+  );
+  writer.release(); // unbalanced: ignored
+});
+
+Deno.test("writer: the flush interval resumes at release; a held capture is still flushed by flush()", async () => {
+  const sink = new MemorySink();
+  const writer = new CaptureWriter(sink, { flushIntervalMs: 20 });
+  const header = sink.bytes.byteLength;
+  writer.hold();
+  writer.append({ kind: RecordKind.NOTE, body: new Uint8Array(5) });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(sink.bytes.byteLength, header);
+  writer.release();
+  const deadline = Date.now() + 2000;
+  while (sink.bytes.byteLength === header && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(decodeCapture(sink.bytes).records.length, 1);
+  writer.hold();
+  const s = writer.append({ kind: RecordKind.NOTE, body: new Uint8Array(5) });
+  await writer.flush();
+  assert.equal(decodeCapture(sink.bytes).records.length, 2, "flush() writes held records");
+  assert.equal(writer.amendResidence(s, 1n), false);
+  writer.release();
+  await writer.close();
+});
+
+Deno.test("writer: past maxHeldBytes a held buffer is written anyway; amends of those records fail", async () => {
+  const sink = new MemorySink();
+  const writer = new CaptureWriter(sink, {
+    bufferSize: 4096,
+    maxHeldBytes: 64 << 10,
+    flushIntervalMs: 0,
+  });
+  const header = sink.bytes.byteLength;
+  writer.hold();
+  const seqs: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    seqs.push(
+      writer.append({ kind: RecordKind.FUSE_REPLY, queue: 1, body: new Uint8Array(10_000) }),
+    );
+  }
+  assert.ok(sink.bytes.byteLength > header, "the cap forced a write");
+  assert.ok(writer.stats.pendingBytes <= 64 << 10);
+  const amended = seqs.map((s) => writer.amendResidence(s, 1000 + s));
+  const first = amended.indexOf(true);
+  assert.ok(first > 0, "the oldest records went out");
+  assert.ok(amended.slice(first).every((x) => x), "the rest are still held");
+  // A chain longer than the cap goes out too (its first block included): not amendable.
+  const big = writer.append({ ...bigWrite(0), kind: RecordKind.FUSE_REPLY });
+  assert.equal(writer.amendResidence(big, 1n), false);
+  writer.release();
+  await writer.close();
+  const recs = decodeCapture(sink.bytes).records;
+  assert.equal(recs.length, 21);
+  recs.slice(0, 20).forEach((r, i) => {
+    assert.equal(r.residenceNs, amended[i] ? 1000 + seqs[i]! : undefined, `record ${i}`);
+  });
+  assert.equal(recs[20]!.residenceNs, 1234, "as appended: the amend changed nothing");
+});
+
+Deno.test("writer: an async sink is not written while held either", async () => {
+  const chunks: Uint8Array[] = [];
+  const sink: AsyncSink = {
+    write(p) {
+      chunks.push(p.slice());
+      return Promise.resolve(p.byteLength);
+    },
+  };
+  const writer = new CaptureWriter(sink, { bufferSize: 4096, flushIntervalMs: 0 });
+  await writer.flush();
+  const before = chunks.length;
+  writer.hold();
+  const seqs = [];
+  for (let i = 0; i < 10; i++) {
+    seqs.push(writer.append({ kind: RecordKind.FUSE_REPLY, queue: 2, body: new Uint8Array(3000) }));
+  }
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(chunks.length, before);
+  assert.ok(seqs.every((s) => writer.amendResidence(s, 99n)));
+  writer.release();
+  await writer.close();
+  const recs = decodeCapture(concat(chunks)).records;
+  assert.deepEqual(
+    recs.map((r) => [r.residenceNs, r.interfaceName]),
+    seqs.map(() => [99, "request.1"]),
+  );
 });

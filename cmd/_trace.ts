@@ -9,7 +9,7 @@ import { CaptureWriter } from "../capture/mod.ts";
 import { CaptureRecorder } from "../trace/capture_recorder.ts";
 import { MASKED_PROTOCOL_FEATURES, MASKED_VIRTIO_FEATURES } from "../trace/proxy.ts";
 import { BackendError, type BackendSpec, type ListenOn, runTrace } from "../trace/run.ts";
-import { CliError, colors, ExitCode, onInterrupt, parsePositive } from "./_common.ts";
+import { CliError, colors, ExitCode, onInterrupt } from "./_common.ts";
 
 // This process does nothing but proxy: the loop may block its main thread.
 const WAIT = (Deno.env.get("VFSTRACE_WAIT") ?? "blocking") as "blocking" | "parked";
@@ -22,6 +22,20 @@ interface TraceOptions {
   snaplen?: number | undefined;
   notifications?: boolean | undefined;
   quiet?: boolean | undefined;
+}
+
+/** Default `--snaplen`: FUSE headers and arguments whole, bulk data (READ/WRITE) cut. */
+const DEFAULT_SNAPLEN = 256;
+
+function parseSnaplen(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new CliError(
+      `--snaplen: expected a number of bytes (0: no limit), got '${value}'`,
+      ExitCode.Usage,
+    );
+  }
+  return n;
 }
 
 function parseFd(value: string): number {
@@ -59,8 +73,10 @@ export function traceCommand(): Command<[string[]]> {
     .option("-w, --write <file>", "write the capture to FILE ('-' for stdout)")
     .option(
       "--snaplen <bytes>",
-      "keep at most this many bytes of each FUSE body (headers are always kept)",
-      parsePositive("--snaplen"),
+      "keep at most this many bytes of each FUSE body (headers and arguments are always " +
+        "kept; 0: keep everything)",
+      parseSnaplen,
+      DEFAULT_SNAPLEN,
     )
     .option("--notifications", "also record every kick and call")
     .option("-q, --quiet", "no summary on stderr")
@@ -119,7 +135,9 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
   };
   let writer: CaptureWriter | undefined;
   try {
-    const wopts = opts.snaplen === undefined ? {} : { snaplen: opts.snaplen };
+    // 0 means unlimited: the writer's own default (whole bodies, as chains when long).
+    const snaplen = opts.snaplen ?? DEFAULT_SNAPLEN;
+    const wopts = snaplen === 0 ? {} : { snaplen };
     if (opts.write === "-") writer = CaptureWriter.stdout(wopts);
     else if (opts.write !== undefined) writer = CaptureWriter.create(opts.write, wopts);
   } catch (err) {

@@ -7,6 +7,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import denoJson from "../deno.json" with { type: "json" };
 import { CliError, ExitCode, printError, runInterruptCleanups } from "./_common.ts";
 import { guestCommand } from "./_guest.ts";
+import { showCommand } from "./_show.ts";
 import { traceCommand } from "./_trace.ts";
 
 /** Builds the `vfstrace` program with all of its subcommands. */
@@ -32,6 +33,7 @@ Exit status:
     );
   program.addCommand(traceCommand());
   program.addCommand(guestCommand());
+  program.addCommand(showCommand());
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

@@ -9,18 +9,26 @@ import assert from "node:assert/strict";
 import {
   type CaptureRecord,
   decodeBlocks,
+  encodeEnhancedPacket,
   encodeInterfaceDescription,
   encodeNote,
   encodeRecord,
   encodeSectionHeader,
+  HEAD_NONE,
   MAX_CHAINED_BODY,
   MAX_RECORD_BODY,
   NotifyDirection,
   packRequestAux,
   QUEUE_NONE,
+  RECORD_MAGIC,
   RecordFlag,
   type RecordInput,
   RecordKind,
+  recordStream,
+  residenceField,
+  Stream,
+  STREAM_OF_CHAIN,
+  StreamInterfaces,
   VhostUserDirection,
 } from "./pcapng.ts";
 
@@ -125,7 +133,6 @@ export function sampleRecords(count: number, seed = 1, maxBody = 8192): RecordIn
           direction: VhostUserDirection.FRONTEND_TO_BACKEND,
           fdCount: rng.below(9),
           body: vhostUser(5, 1, rng.bytes(8 + 32 * rng.below(9))),
-          aux: rng.below(50_000),
         });
         break;
       case 1: // vhost-user reply or backend channel traffic
@@ -151,11 +158,13 @@ export function sampleRecords(count: number, seed = 1, maxBody = 8192): RecordIn
           ...base,
           kind: RecordKind.FUSE_REQUEST,
           queue: 1 + rng.below(2),
+          head: rng.below(1024),
+          residenceNs: rng.below(4) === 0 ? undefined : rng.below(200_000),
           body: data.byteLength ? [fuseInHeader(len, 16, unique, 1n), args, data] : concat([
             fuseInHeader(len, 3, unique, 1n),
             args,
           ]),
-          aux: packRequestAux(rng.below(256), 2 + rng.below(3), 16 + rng.below(1 << 17)),
+          aux: packRequestAux(2 + rng.below(3), 16 + rng.below(1 << 17)),
         });
         break;
       }
@@ -164,7 +173,10 @@ export function sampleRecords(count: number, seed = 1, maxBody = 8192): RecordIn
         out.push({
           ...base,
           kind: RecordKind.FUSE_REPLY,
-          queue: 1,
+          queue: rng.below(2),
+          head: rng.below(1024),
+          // Sometimes past the u32 range: stored saturated.
+          residenceNs: rng.below(8) === 0 ? 5_000_000_000n : BigInt(rng.below(100_000)),
           flags: RecordFlag.PAIRED,
           body: concat([fuseOutHeader(16 + data.byteLength, 0, unique), data]),
           aux: BigInt(1000 + rng.below(1_000_000)),
@@ -222,8 +234,10 @@ export function bigWrite(seq: number, size = 1 << 20, seed = seq + 1): RecordInp
     timestampNs: SAMPLE_EPOCH_NS + BigInt(seq) * 1000n,
     kind: RecordKind.FUSE_REQUEST,
     queue: 1,
+    head: seq & 0xff,
+    residenceNs: 1234 + seq,
     body: [concat([fuseInHeader(len, 16, BigInt(seq) * 2n, 5n), args]), ...pages],
-    aux: packRequestAux(seq & 0xff, 2 + pages.length, 16 + 24),
+    aux: packRequestAux(2 + pages.length, 16 + 24),
     comment: seed % 2 ? "big write" : undefined,
   };
 }
@@ -244,6 +258,7 @@ export function miniChain(
   const base = {
     timestampNs: SAMPLE_EPOCH_NS + BigInt(seq) * 977n,
     queue: 1 + rng.below(2),
+    head: rng.below(1024),
   };
   const logical: RecordInput = {
     ...base,
@@ -252,6 +267,7 @@ export function miniChain(
     flags: RecordFlag.PAIRED,
     body: whole,
     aux: 77,
+    residenceNs: 999,
   };
   const parts: RecordInput[] = bodies.map((body, i) => ({
     ...base,
@@ -260,6 +276,7 @@ export function miniChain(
     flags: (i === 0 ? RecordFlag.PAIRED : 0) | (i < bodies.length - 1 ? RecordFlag.CONTINUED : 0),
     body,
     aux: i === 0 ? 77 : seq,
+    residenceNs: i === 0 ? 999 : undefined,
     originalLength: i === 0 ? whole.byteLength : undefined,
   }));
   return { parts, logical };
@@ -305,29 +322,88 @@ export function sampleWithChains(
   return { packets, logical, firstPacket };
 }
 
-/** The file header vfstrace writes (SHB + IDB), with fixed option values. */
+/** The SHB options of the samples (a CaptureWriter given them writes the same SHB). */
+export const SAMPLE_SECTION = {
+  userAppl: "vfstrace test",
+  os: "Linux test",
+  hardware: "x86_64",
+} as const;
+
+/**
+ * A file header for hand-built captures: the SHB and one IDB, interface 0
+ * named `vfstrace` (any record may go on it: records say their stream).
+ */
 export function sampleHeader(): Uint8Array {
   return concat([
-    encodeSectionHeader({ userAppl: "vfstrace test", os: "Linux test", hardware: "x86_64" }),
+    encodeSectionHeader(SAMPLE_SECTION),
     encodeInterfaceDescription({ description: "test capture" }),
   ]);
 }
 
-/** A whole capture: header + the EPBs of `records`; also each block's start offset. */
+/**
+ * A whole capture laid out as CaptureWriter lays it out (records with
+ * explicit seqs and timestamps give the same bytes): the SHB, then each
+ * record's EPBs on its stream's interface, a stream's IDB right before its
+ * first record (a CONTINUATION given as is goes on the previous record's
+ * stream). Also each record's first EPB offset.
+ */
 export function buildCapture(records: readonly RecordInput[]): {
   bytes: Uint8Array;
   starts: number[];
 } {
-  const parts = [sampleHeader()];
+  const parts = [encodeSectionHeader(SAMPLE_SECTION)];
+  const ifaces = new StreamInterfaces();
   const starts: number[] = [];
   let off = parts[0]!.byteLength;
+  let last: number = Stream.VFSTRACE;
   for (const r of records) {
-    const b = encodeRecord(r);
+    let stream = recordStream(r.kind, r.direction ?? 0, r.queue ?? QUEUE_NONE);
+    if (stream === STREAM_OF_CHAIN) stream = last;
+    last = stream;
+    if (ifaces.idOf(stream) < 0) {
+      const idb = ifaces.block(stream);
+      parts.push(idb);
+      off += idb.byteLength;
+      ifaces.add(stream);
+    }
+    const b = encodeRecord({ ...r, interfaceId: ifaces.idOf(stream) });
     starts.push(off);
     off += b.byteLength;
     parts.push(b);
   }
   return { bytes: concat(parts), starts };
+}
+
+/** The streams of `records` in the order buildCapture and CaptureWriter give them interfaces. */
+export function sampleStreams(records: readonly RecordInput[]): number[] {
+  const out: number[] = [];
+  let last: number = Stream.VFSTRACE;
+  for (const r of records) {
+    let stream = recordStream(r.kind, r.direction ?? 0, r.queue ?? QUEUE_NONE);
+    if (stream === STREAM_OF_CHAIN) stream = last;
+    last = stream;
+    if (!out.includes(stream)) out.push(stream);
+  }
+  return out;
+}
+
+/**
+ * A capture of the version-1 format (vfstrace before the 32-byte header):
+ * one IDB, `n` NOTIFY records with 24-byte record headers.
+ */
+export function versionOneCapture(n: number): Uint8Array {
+  const parts = [sampleHeader()];
+  for (let i = 0; i < n; i++) {
+    const data = new Uint8Array(24 + 8);
+    const v = new DataView(data.buffer);
+    v.setUint16(0, RECORD_MAGIC, true);
+    v.setUint8(2, 1);
+    v.setUint8(3, RecordKind.NOTIFY);
+    v.setUint16(6, 1, true);
+    v.setUint32(12, i, true);
+    parts.push(encodeEnhancedPacket({ timestamp: BigInt(i), data }));
+  }
+  return concat(parts);
 }
 
 /** Body of a record input as one array. */
@@ -365,6 +441,11 @@ export function assertRecord(
   assert.equal(got.queue, want.queue ?? QUEUE_NONE);
   assert.equal(got.fdCount, want.fdCount ?? 0);
   assert.equal(got.direction, want.direction ?? 0);
+  assert.equal(got.head, want.head ?? HEAD_NONE);
+  assert.equal(
+    got.residenceNs,
+    want.residenceNs === undefined ? undefined : residenceField(want.residenceNs),
+  );
   assert.equal(got.aux, BigInt(want.aux ?? 0));
   // Byte-wise, without building a diff of megabytes on failure.
   assert.equal(got.body.byteLength, cap);
@@ -383,11 +464,12 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
 
 /**
  * Whole-block damage, as a lossy copy would do it: drops, duplicates or
- * swaps whole blocks after the file header (a lost packet, a repeated one,
- * two out of order). Returns `b` unchanged when it has too few whole blocks.
+ * swaps whole blocks after the Section Header Block (a lost packet or IDB,
+ * a repeated one, two out of order). Returns `b` unchanged when it has too
+ * few whole blocks.
  */
 export function mutateBlocks(rng: Rng, b: Uint8Array): Uint8Array {
-  const spans = decodeBlocks(b).blocks.slice(2).map((x) => [x.offset, x.offset + x.length]);
+  const spans = decodeBlocks(b).blocks.slice(1).map((x) => [x.offset, x.offset + x.length]);
   if (spans.length < 2) return b;
   const k = rng.below(spans.length - 1);
   const [a0, a1] = spans[k]! as [number, number];

@@ -2,30 +2,39 @@
  * The vfstrace capture format: a standard little-endian pcapng file that
  * Wireshark and tshark open as is, whose packets are vfstrace records.
  * Pure: encoders, a block decoder and a streaming-friendly parser over byte
- * buffers; no I/O (capture/ does that). `capture/FORMAT.md` is the same
- * description for people who only read.
+ * buffers; no I/O (capture/ does that). `docs/capture-format.md` is the
+ * complete description, for people writing readers or a dissector; the
+ * tables here ({@link RECORD_LAYOUT}, {@link RECORD_KIND}, {@link RECORD_FLAGS},
+ * the direction tables, {@link STREAM_NAMES}) are the single source of truth
+ * that the printer and the Wireshark dissector read.
  *
  * File:
  *
  * 1. Section Header Block: byte-order magic 0x1A2B3C4D, version 1.0,
  *    section length -1 (unknown), options shb_userappl `vfstrace <version>`,
  *    shb_os, shb_hardware.
- * 2. One Interface Description Block: link type LINKTYPE_USER0 (147),
- *    snaplen 0 (unlimited), options if_name `vfstrace`, if_description,
- *    if_tsresol 9 (timestamps count nanoseconds since the Unix epoch).
- * 3. One Enhanced Packet Block per record on interface 0 (several for a
- *    record whose body does not fit one packet: a chain, below). Its packet
- *    data is the 24-byte {@link RECORD_LAYOUT} header followed by the record
- *    body. A body cut by a snap length has captured length < original length
- *    (and the TRUNCATED flag). An EPB may carry opt_comment options; readers
- *    skip options they do not know.
+ * 2. One Interface Description Block per stream ({@link Stream}: vfstrace
+ *    itself, vhost-user from the front-end, from the back-end, the backend
+ *    channel, and each virtqueue: `hiprio`, `request.0` …), written right
+ *    before the stream's first record (pcapng allows an IDB anywhere in a
+ *    section before its first use): link type LINKTYPE_USER0 (147),
+ *    snaplen 0, if_name the stream's name ({@link streamName}),
+ *    if_description, if_tsresol 9 (nanoseconds since the Unix epoch).
+ * 3. One Enhanced Packet Block per record, on its stream's interface
+ *    (several for a record whose body does not fit one packet: a chain,
+ *    below). Its packet data is the 32-byte {@link RECORD_LAYOUT} header
+ *    followed by the record body. A body cut by a snap length has captured
+ *    length < original length (and the TRUNCATED flag). An EPB may carry
+ *    opt_comment options; readers skip options they do not know.
  *
- * Record header (little-endian, {@link RECORD_LAYOUT} `vfstrace_record`):
- * magic u16 0x5646 ("FV" on disk, "VF" as a number), version u8 1, kind u8,
- * flags u16, queue u16 (0xffff: not a virtqueue), fd_count u16, direction
- * u8, reserved u8 0, seq u32, aux u64. Kinds, flags and directions are the
- * tables {@link RECORD_KIND}, {@link RECORD_FLAGS},
- * {@link VHOST_USER_DIRECTION} and {@link NOTIFY_DIRECTION}.
+ * Record header, version 2 (little-endian, {@link RECORD_LAYOUT}
+ * `vfstrace_record`): magic u16 0x5646 ("FV" on disk, "VF" as a number),
+ * version u8 2, kind u8, flags u16, queue u16 (0xffff: not a virtqueue),
+ * fd_count u16, direction u8, reserved u8, head u16 (descriptor head,
+ * 0xffff: none), reserved2 u16, seq u32, residence_ns u32 (the proxy's
+ * added time, saturating; 0: not measured), aux u64 (per kind). Records are
+ * self-contained: the interface repeats what queue and direction say.
+ * Readers reject other record versions ("bad-version").
  *
  * Packet data is capped at {@link MAX_PACKET_DATA} (262144) bytes, because
  * Wireshark refuses a whole file (not only the packet) when one USER0 packet
@@ -33,13 +42,13 @@
  * whole as a chain of packets:
  *
  * - the record itself carries the first {@link MAX_RECORD_BODY} bytes and
- *   the CONTINUED flag; its EPB original length is 24 + the full body
+ *   the CONTINUED flag; its EPB original length is 32 + the full body
  *   length, so tools that ignore chains still see the true size;
  * - it is followed immediately (no other block in between) by CONTINUATION
- *   records (kind 6) on the same interface, with the same queue, direction
- *   and timestamp, `aux` = the seq of the first record, fd_count 0, and the
- *   next bytes of the body; every one but the last has CONTINUED. Their
- *   EPB original length is their own length;
+ *   records (kind 6) on the same interface, with the same queue, direction,
+ *   head and timestamp, `aux` = the seq of the first record, fd_count 0,
+ *   residence_ns 0, and the next bytes of the body; every one but the last
+ *   has CONTINUED. Their EPB original length is their own length;
  * - every packet of the chain consumes a seq: the first record has seq S,
  *   its n continuations S+1 … S+n, and the next record S+n+1. A seq gap
  *   between logical records (S + continuations + 1 ≠ next seq) is still a
@@ -52,9 +61,9 @@
  * {@link decodeCapture}; `raw` gives the packets as they are). A chain
  * that a file ends inside is an incomplete final record (`truncatedAt` = its
  * first block); a CONTINUATION without the record it continues, one that
- * does not match it (aux, seq, queue, direction, interface), a chain broken
- * by another block, or longer than the reader's limit, is a `bad-chain`
- * error ({@link PcapngChainError}).
+ * does not match it (aux, seq, queue, direction, head, interface), a chain
+ * broken by another block, or longer than the reader's limit, is a
+ * `bad-chain` error ({@link PcapngChainError}).
  *
  * Decoding errors are {@link PcapngDecodeError} (a {@link DecodeError}) with
  * a machine-readable {@link PcapngErrorReason}; "truncated" means the bytes
@@ -204,10 +213,17 @@ const SHB_TYPE_BYTES = [0x0a, 0x0d, 0x0d, 0x0a];
 
 /** The 16-bit record magic ("VF"). */
 export const RECORD_MAGIC = 0x5646;
-/** Record header version written and accepted. */
-export const RECORD_VERSION = 1;
+/**
+ * Record header version written and accepted (2: the 32-byte header with
+ * head and residence_ns). Readers reject every other version.
+ */
+export const RECORD_VERSION = 2;
 /** `queue` value of records that do not belong to a virtqueue. */
 export const QUEUE_NONE = 0xffff;
+/** `head` value of records that have no descriptor head (anything but FUSE requests and replies). */
+export const HEAD_NONE = 0xffff;
+/** Largest `residence_ns`: longer residences saturate here (≈ 4.29 s). */
+export const RESIDENCE_MAX = 0xffffffff;
 /** Bytes of fuse_in_header: the part of a FUSE_REQUEST body a snap length never cuts. */
 export const FUSE_IN_HEADER_SIZE = 40;
 /** Bytes of fuse_out_header: the part of a FUSE_REPLY body a snap length never cuts. */
@@ -295,11 +311,15 @@ export function formatDirection(kind: number, direction: number): string {
 }
 
 /**
- * The 24-byte record header at the start of every EPB's packet data.
- * `aux` by kind: VHOST_USER relay latency ns (0 = unknown); FUSE_REQUEST
+ * The 32-byte record header (version 2) at the start of every EPB's packet
+ * data; 8-byte aligned so `aux` is. `head` is the descriptor head of FUSE
+ * requests and replies ({@link HEAD_NONE} otherwise). `residence_ns` is the
+ * proxy's added time, u32 ns saturating at {@link RESIDENCE_MAX}, 0 when not
+ * measured: FUSE_REQUEST guest kick seen → back-end kicked, FUSE_REPLY
+ * back-end call seen → guest notified. `aux` by kind: FUSE_REQUEST
  * {@link packRequestAux}; FUSE_REPLY latency ns since the request record;
- * NOTIFY the eventfd counter; NOTE 0; CONTINUATION the seq of the chain's
- * first record.
+ * VHOST_USER 0; NOTE 0; NOTIFY the eventfd counter; CONTINUATION the seq of
+ * the chain's first record. Reserved fields are written 0 and ignored.
  */
 export const RECORD_LAYOUT: Layout = layout("vfstrace_record", [
   { name: "magic", type: "u16", display: { kind: "hex" } },
@@ -310,7 +330,10 @@ export const RECORD_LAYOUT: Layout = layout("vfstrace_record", [
   { name: "fd_count", type: "u16" },
   { name: "direction", type: "u8" },
   { name: "reserved", type: "u8", pad: true },
+  { name: "head", type: "u16" },
+  { name: "reserved2", type: "u16", pad: true },
   { name: "seq", type: "u32" },
+  { name: "residence_ns", type: "u32" },
   { name: "aux", type: "u64", display: { kind: "hex" } },
 ]);
 
@@ -330,38 +353,180 @@ const R_QUEUE = at(RECORD_LAYOUT, "queue");
 const R_FDS = at(RECORD_LAYOUT, "fd_count");
 const R_DIR = at(RECORD_LAYOUT, "direction");
 const R_RESERVED = at(RECORD_LAYOUT, "reserved");
+const R_HEAD = at(RECORD_LAYOUT, "head");
+const R_RESERVED2 = at(RECORD_LAYOUT, "reserved2");
 const R_SEQ = at(RECORD_LAYOUT, "seq");
+const R_RESIDENCE = at(RECORD_LAYOUT, "residence_ns");
 const R_AUX = at(RECORD_LAYOUT, "aux");
 
-/** The three parts of a FUSE_REQUEST record's `aux`. */
+/**
+ * Offset of `residence_ns` from the start of a record's EPB: where a writer
+ * amends the residence of a record still in its buffer.
+ */
+export const EPB_RESIDENCE_OFFSET: number = EPB_LAYOUT.size() + R_RESIDENCE;
+
+/** The parts of a FUSE_REQUEST record's `aux`. */
 export interface RequestAux {
-  /** Descriptor table index of the chain's head. */
-  readonly head: number;
   /** Descriptors in the chain. */
   readonly descriptors: number;
   /** Bytes of device-writable buffers the chain offers for the reply. */
   readonly writable: number;
 }
 
-/** FUSE_REQUEST aux: head (u16) | descriptor count (u16) << 16 | writable bytes (u32) << 32. */
-export function packRequestAux(head: number, descriptors: number, writable: number): bigint {
-  if (!isUint(head, 0xffff) || !isUint(descriptors, 0xffff) || !isUint(writable, 0xffffffff)) {
+/**
+ * FUSE_REQUEST aux: descriptor count (u16) in bits 0–15, bits 16–31 zero,
+ * writable capacity in bytes (u32) in bits 32–63, so each half is a u32.
+ * Throws EncodeError for values that do not fit.
+ */
+export function packRequestAux(descriptors: number, writable: number): bigint {
+  if (!isUint(descriptors, 0xffff) || !isUint(writable, 0xffffffff)) {
     throw new EncodeError(
-      `vfstrace_record.aux: head ${head}, descriptors ${descriptors}, writable ${writable} ` +
-        "do not fit u16, u16, u32",
+      `vfstrace_record.aux: descriptors ${descriptors}, writable ${writable} do not fit u16, u32`,
     );
   }
-  return (BigInt(writable) << 32n) | BigInt(descriptors * 0x10000 + head);
+  return (BigInt(writable) << 32n) | BigInt(descriptors);
 }
 
 /** Splits a FUSE_REQUEST aux into its parts. */
 export function unpackRequestAux(aux: bigint): RequestAux {
-  const lo = Number(aux & 0xffffffffn);
   return {
-    head: lo & 0xffff,
-    descriptors: lo >>> 16,
+    descriptors: Number(aux & 0xffffn),
     writable: Number((aux >> 32n) & 0xffffffffn),
   };
+}
+
+/**
+ * The `residence_ns` value of a measured residence of `ns` nanoseconds:
+ * saturates at {@link RESIDENCE_MAX}; anything below 1 ns (a coarse clock,
+ * never negative in practice) is stored as 1, because 0 means "not measured".
+ */
+export function residenceField(ns: bigint | number): number {
+  const n = typeof ns === "bigint" ? (ns > 0xffffffffn ? RESIDENCE_MAX : Number(ns)) : ns;
+  if (!(n >= 1)) return 1; // NaN too
+  return n >= RESIDENCE_MAX ? RESIDENCE_MAX : Math.floor(n);
+}
+
+// ---------------------------------------------------------------------------
+// Streams: one pcapng interface each
+
+/**
+ * The streams of a capture that are not a virtqueue. Each stream is one
+ * pcapng interface, named by {@link STREAM_NAMES}; virtqueue q is stream
+ * {@link QUEUE_STREAM_BASE} + q. The record header says the same
+ * (kind, direction, queue: {@link recordStream}), so records stand alone.
+ */
+export const Stream = {
+  /** vfstrace itself: notes, drop reports, and records that name no other stream. */
+  VFSTRACE: 0,
+  /** vhost-user messages from the front-end (QEMU) on the main socket. */
+  VHOST_USER_FRONTEND: 1,
+  /** vhost-user messages from the back-end on the main socket (replies). */
+  VHOST_USER_BACKEND: 2,
+  /** The vhost-user backend channel, both directions. */
+  BACKEND_CHANNEL: 3,
+} as const;
+
+/** Stream of virtqueue 0; virtqueue q (FUSE requests, replies, notifications) is this + q. */
+export const QUEUE_STREAM_BASE = 4;
+
+/**
+ * The one table of stream names (the interfaces' if_name), for the streams
+ * that are not virtqueues. Virtqueues are named by rule: queue 0 `hiprio`,
+ * queue N+1 `request.N` ({@link streamName}, {@link streamOfName}).
+ */
+export const STREAM_NAMES: ValueNames = new ValueNames("vfstrace_stream", {
+  "vfstrace": Stream.VFSTRACE,
+  "vhost-user.frontend": Stream.VHOST_USER_FRONTEND,
+  "vhost-user.backend": Stream.VHOST_USER_BACKEND,
+  "backend-channel": Stream.BACKEND_CHANNEL,
+});
+
+const STREAM_DESCRIPTIONS: readonly string[] = [
+  "vfstrace: notes and drop reports",
+  "vhost-user messages from the front-end (QEMU), main socket",
+  "vhost-user messages from the back-end, main socket",
+  "vhost-user backend channel, both directions",
+];
+
+/** Name of the hiprio queue's stream (virtqueue 0). */
+const HIPRIO = "hiprio";
+/** Request queue N (virtqueue N + 1) is named `request.N`. */
+const REQUEST_PREFIX = "request.";
+const REQUEST_NAME = /^request\.(0|[1-9][0-9]{0,4})$/;
+
+/** The interface name of `stream`: the table, or the virtqueue rule. */
+export function streamName(stream: number): string {
+  if (stream >= QUEUE_STREAM_BASE) {
+    const q = stream - QUEUE_STREAM_BASE;
+    return q === 0 ? HIPRIO : `${REQUEST_PREFIX}${q - 1}`;
+  }
+  return STREAM_NAMES.nameOf(stream) ?? `stream ${stream}`;
+}
+
+/** The stream an interface name stands for, or undefined for a name vfstrace does not write. */
+export function streamOfName(name: string): number | undefined {
+  const fixed = STREAM_NAMES.valueOf(name);
+  if (fixed !== undefined) return fixed;
+  if (name === HIPRIO) return QUEUE_STREAM_BASE;
+  const m = REQUEST_NAME.exec(name);
+  if (m === null) return undefined;
+  const q = Number(m[1]) + 1;
+  return q < QUEUE_NONE ? QUEUE_STREAM_BASE + q : undefined;
+}
+
+/** A virtqueue stream's queue index, or undefined for the other streams. */
+export function streamQueue(stream: number): number | undefined {
+  return stream >= QUEUE_STREAM_BASE ? stream - QUEUE_STREAM_BASE : undefined;
+}
+
+/** if_description of `stream`'s interface. */
+export function streamDescription(stream: number): string {
+  if (stream >= QUEUE_STREAM_BASE) {
+    const q = stream - QUEUE_STREAM_BASE;
+    return `virtqueue ${q} (${streamName(stream)}): FUSE requests, replies and notifications`;
+  }
+  return STREAM_DESCRIPTIONS[stream] ?? streamName(stream);
+}
+
+function vhostUserStream(direction: number): number {
+  switch (direction) {
+    case VhostUserDirection.FRONTEND_TO_BACKEND:
+      return Stream.VHOST_USER_FRONTEND;
+    case VhostUserDirection.BACKEND_TO_FRONTEND:
+      return Stream.VHOST_USER_BACKEND;
+    case VhostUserDirection.BACKEND_CHANNEL_REQUEST:
+    case VhostUserDirection.BACKEND_CHANNEL_REPLY:
+      return Stream.BACKEND_CHANNEL;
+    default:
+      return Stream.VFSTRACE;
+  }
+}
+
+/**
+ * What {@link recordStream} returns for a CONTINUATION: it belongs to the
+ * stream of the record it continues, which its own header cannot say.
+ */
+export const STREAM_OF_CHAIN = -1;
+
+/**
+ * The stream of a record: VHOST_USER by direction (front-end, back-end,
+ * backend channel); FUSE_REQUEST, FUSE_REPLY and NOTIFY by queue; NOTE,
+ * unknown kinds and queue-less records `vfstrace`; CONTINUATION
+ * {@link STREAM_OF_CHAIN}.
+ */
+export function recordStream(kind: number, direction: number, queue: number): number {
+  switch (kind) {
+    case RecordKind.VHOST_USER:
+      return vhostUserStream(direction);
+    case RecordKind.FUSE_REQUEST:
+    case RecordKind.FUSE_REPLY:
+    case RecordKind.NOTIFY:
+      return queue === QUEUE_NONE ? Stream.VFSTRACE : QUEUE_STREAM_BASE + queue;
+    case RecordKind.CONTINUATION:
+      return STREAM_OF_CHAIN;
+    default:
+      return Stream.VFSTRACE;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -372,11 +537,22 @@ export function unpackRequestAux(aux: bigint): RequestAux {
  * readers show unknown types and fields as they are).
  */
 export const NOTE_TYPES = {
-  start: "capture started: version, argv, frontend and backend sockets",
-  stop: "capture stopped: reason, records, dropped",
-  features_masked: "feature bits the proxy hid: which (features|protocol_features), mask, names",
-  malformed_chain: "a descriptor chain the proxy could not use: queue, head, reason",
-  backend_exit: "the back-end went away: pid, code, signal",
+  start: "the proxy started: masked_virtio_features, masked_protocol_features (names)",
+  stop: "the session ended: closed_by (frontend|backend|proxy), requests, replies, malformed, " +
+    "error?",
+  features_masked: "feature bits hidden from the front-end: what (virtio|protocol), offered, " +
+    "masked (names joined by |)",
+  malformed_chain: "a descriptor chain the proxy could not relay: queue, head, reason",
+  undecodable_message: "a vhost-user message that did not decode: channel, request, error",
+  shadow_region_moved: "the shadow rings' memory region moved: from, to (guest addresses)",
+  kick_without_fd: "a queue kicked without an eventfd (polling, not relayed): queue, detail",
+  vring_stopped_with_pending: "a queue stopped with chains the back-end never took: " +
+    "queue, unconsumed",
+  backend_used_unknown_head: "the back-end returned a head not in flight: queue, head, len",
+  backend_used_len_over_capacity: "the back-end's used length exceeds the chain: " +
+    "queue, head, len, capacity",
+  queue_broken: "a queue stopped being relayed: queue, reason",
+  proxy_error: "the proxy failed: error",
   dropped: "records lost before reaching the file: count, first_seq, last_seq, reason",
 } as const;
 
@@ -445,7 +621,10 @@ export type PcapngErrorReason =
   | "big-endian"
   /** A Section Header Block whose byte-order magic is neither order. */
   | "bad-magic"
-  /** A pcapng major version other than 1. */
+  /**
+   * A pcapng major version other than 1, or a vfstrace record version other
+   * than {@link RECORD_VERSION} (a capture of another vfstrace format).
+   */
   | "bad-version"
   /** A block type that cannot occur (0 is reserved). */
   | "bad-type"
@@ -523,6 +702,22 @@ export class PcapngChainError extends PcapngDecodeError {
    */
   get orphan(): boolean {
     return this.chainOffset === undefined && !this.keepsBlock;
+  }
+}
+
+/**
+ * A record of another format version (reason `bad-version`). When it is the
+ * first record of the input, the file is of that version, not corrupt:
+ * recovering readers stop there too ({@link PcapngParser.isFatal}).
+ */
+export class PcapngRecordVersionError extends PcapngDecodeError {
+  /** The record's version byte. */
+  readonly version: number;
+  /** Creates the error for the version byte at `offset`. */
+  constructor(version: number, message: string, offset: number) {
+    super("bad-version", message, offset);
+    this.name = "PcapngRecordVersionError";
+    this.version = version;
   }
 }
 
@@ -646,6 +841,56 @@ export function encodeInterfaceDescription(options: InterfaceOptions = {}): Uint
   return bytes;
 }
 
+/** The IDB of `stream`'s interface: USER0, ns timestamps, its name and description. */
+export function encodeStreamInterface(stream: number): Uint8Array {
+  return encodeInterfaceDescription({
+    name: streamName(stream),
+    description: streamDescription(stream),
+  });
+}
+
+/**
+ * The interfaces of a section being written: which stream has which
+ * interface id. A writer asks {@link idOf} before each record; for a
+ * stream without one it writes {@link block} just before the record and
+ * then calls {@link add}, so every IDB comes right before its first use.
+ */
+export class StreamInterfaces {
+  #ids = new Map<number, number>();
+  #blocks = new Map<number, Uint8Array>();
+  #streams: number[] = [];
+
+  /** Interface id of `stream`, or -1 while it has no IDB. */
+  idOf(stream: number): number {
+    return this.#ids.get(stream) ?? -1;
+  }
+
+  /** The IDB that describes `stream` (cached). */
+  block(stream: number): Uint8Array {
+    let b = this.#blocks.get(stream);
+    if (b === undefined) {
+      b = encodeStreamInterface(stream);
+      this.#blocks.set(stream, b);
+    }
+    return b;
+  }
+
+  /** Records that `stream`'s IDB was written; returns its interface id (the next one). */
+  add(stream: number): number {
+    const known = this.#ids.get(stream);
+    if (known !== undefined) return known;
+    const id = this.#streams.length;
+    this.#ids.set(stream, id);
+    this.#streams.push(stream);
+    return id;
+  }
+
+  /** The streams by interface id, in the order their IDBs were written. */
+  get streams(): readonly number[] {
+    return this.#streams;
+  }
+}
+
 /** Input of {@link encodeEnhancedPacket}: any packet, not only vfstrace records. */
 export interface EnhancedPacketInput {
   /** Interface id; 0 by default. */
@@ -693,7 +938,8 @@ export function encodeEnhancedPacket(input: EnhancedPacketInput): Uint8Array {
 // Encoding: records
 
 /**
- * A record to encode. Absent fields are 0, except `queue` ({@link QUEUE_NONE}).
+ * A record to encode. Absent fields are 0, except `queue` ({@link QUEUE_NONE})
+ * and `head` ({@link HEAD_NONE}).
  * A body longer than {@link MAX_RECORD_BODY} becomes a chain (the encoder
  * adds CONTINUED and the CONTINUATION records). A chain part given by the
  * caller (`kind` CONTINUATION or the CONTINUED flag: tools copying raw
@@ -712,6 +958,15 @@ export interface RecordInput {
   readonly fdCount?: number | undefined;
   /** Direction, per kind ({@link DIRECTION_BY_KIND}). */
   readonly direction?: number | undefined;
+  /** Descriptor head of a FUSE request or reply, or {@link HEAD_NONE} (the default). */
+  readonly head?: number | undefined;
+  /**
+   * The proxy's residence in ns, when measured (absent: 0, not measured):
+   * stored by {@link residenceField} (saturating; a measured 0 becomes 1).
+   */
+  readonly residenceNs?: bigint | number | undefined;
+  /** EPB interface id; 0 by default. A writer assigns its own, per stream. */
+  readonly interfaceId?: number | undefined;
   /** Sequence number; a writer assigns its own. Continuations take the next ones. */
   readonly seq?: number | undefined;
   /** Per-kind u64 ({@link RECORD_LAYOUT}); a number must be a safe integer. */
@@ -747,6 +1002,10 @@ export class RecordEncoder {
   #queue = 0;
   #fds = 0;
   #dir = 0;
+  #head = HEAD_NONE;
+  #residence = 0;
+  #iface = 0;
+  #stream = 0;
   #auxHi = 0;
   #auxLo = 0;
   #segments: Uint8Array | readonly Uint8Array[] | undefined = undefined;
@@ -773,14 +1032,25 @@ export class RecordEncoder {
     const queue = record.queue ?? QUEUE_NONE;
     const fds = record.fdCount ?? 0;
     const dir = record.direction ?? 0;
+    const head = record.head ?? HEAD_NONE;
+    const iface = record.interfaceId ?? 0;
     if (
       !isUint(kind, 0xff) || !isUint(flags, 0xffff) || !isUint(queue, 0xffff) ||
-      !isUint(fds, 0xffff) || !isUint(dir, 0xff)
+      !isUint(fds, 0xffff) || !isUint(dir, 0xff) || !isUint(head, 0xffff) ||
+      !isUint(iface, 0xffffffff)
     ) {
       throw new EncodeError(
-        `vfstrace_record: kind ${kind}, flags ${flags}, queue ${queue}, fd_count ${fds} or ` +
-          `direction ${dir} out of range`,
+        `vfstrace_record: kind ${kind}, flags ${flags}, queue ${queue}, fd_count ${fds}, ` +
+          `direction ${dir}, head ${head} or interface ${iface} out of range`,
       );
+    }
+    const res = record.residenceNs;
+    let residence = 0;
+    if (res !== undefined) {
+      if (typeof res === "number" ? !Number.isSafeInteger(res) || res < 0 : res < 0n) {
+        throw new EncodeError(`vfstrace_record.residence_ns: ${res} is not a count of ns`);
+      }
+      residence = residenceField(res);
     }
     const aux = record.aux ?? 0;
     if (typeof aux === "number") {
@@ -830,6 +1100,10 @@ export class RecordEncoder {
     this.#queue = queue;
     this.#fds = fds;
     this.#dir = dir;
+    this.#head = head;
+    this.#residence = residence;
+    this.#iface = iface;
+    this.#stream = recordStream(kind, dir, queue);
     this.#segments = body;
     this.#segIndex = 0;
     this.#segOffset = 0;
@@ -850,6 +1124,19 @@ export class RecordEncoder {
         this.blockLength(this.#blocks - 1);
     }
     return this.#length;
+  }
+
+  /**
+   * The measured record's stream ({@link recordStream}; {@link STREAM_OF_CHAIN}
+   * for a CONTINUATION given as is).
+   */
+  get stream(): number {
+    return this.#stream;
+  }
+
+  /** Puts the measured record on interface `id` (a writer's id for its stream). */
+  useInterface(id: number): void {
+    this.#iface = id;
   }
 
   /** Body bytes the measured record keeps (over the whole chain). */
@@ -920,7 +1207,7 @@ export class RecordEncoder {
     const p = offset;
     view.setUint32(p, PCAPNG_BLOCK.EPB, true);
     view.setUint32(p + 4, len, true);
-    view.setUint32(p + O_IF, 0, true);
+    view.setUint32(p + O_IF, this.#iface, true);
     view.setUint32(p + O_TSH, tsHigh, true);
     view.setUint32(p + O_TSL, tsLow, true);
     view.setUint32(p + O_CAP, RECORD_HEADER_SIZE + chunk, true);
@@ -930,12 +1217,15 @@ export class RecordEncoder {
     view.setUint16(h + R_QUEUE, this.#queue, true);
     view.setUint8(h + R_DIR, this.#dir);
     view.setUint8(h + R_RESERVED, 0);
+    view.setUint16(h + R_HEAD, this.#head, true);
+    view.setUint16(h + R_RESERVED2, 0, true);
     if (i === 0) {
       view.setUint32(p + O_ORIG, RECORD_HEADER_SIZE + this.#original, true);
       view.setUint8(h + R_KIND, this.#kind);
       view.setUint16(h + R_FLAGS, this.#flags, true);
       view.setUint16(h + R_FDS, this.#fds, true);
       view.setUint32(h + R_SEQ, seq >>> 0, true);
+      view.setUint32(h + R_RESIDENCE, this.#residence, true);
       view.setUint32(h + R_AUX, this.#auxLo, true);
       view.setUint32(h + R_AUX + 4, this.#auxHi, true);
     } else {
@@ -945,6 +1235,7 @@ export class RecordEncoder {
       view.setUint16(h + R_FLAGS, last ? 0 : RecordFlag.CONTINUED, true);
       view.setUint16(h + R_FDS, 0, true);
       view.setUint32(h + R_SEQ, (seq + i) >>> 0, true);
+      view.setUint32(h + R_RESIDENCE, 0, true);
       view.setUint32(h + R_AUX, seq >>> 0, true);
       view.setUint32(h + R_AUX + 4, 0, true);
     }
@@ -1001,7 +1292,7 @@ export class RecordEncoder {
 const sharedEncoder = new RecordEncoder();
 
 /**
- * Encodes `record` as one EPB (interface 0), or as a chain of EPBs (the
+ * Encodes `record` as one EPB (on `record.interfaceId`, 0 by default), or as a chain of EPBs (the
  * record, then its CONTINUATION records, seqs `seq`, `seq + 1`, …) when its
  * body is longer than {@link MAX_RECORD_BODY}. Keeps at most `limit` body
  * bytes (never more than {@link MAX_CHAINED_BODY}); a cut body gets the
@@ -1134,13 +1425,30 @@ export interface CaptureRecord {
   readonly fdCount: number;
   /** Direction, per kind. */
   readonly direction: number;
+  /** Descriptor head of a FUSE request or reply; {@link HEAD_NONE} otherwise. */
+  readonly head: number;
   /**
    * Sequence number. The next record's is `seq + continuations + 1`; more
    * means records were dropped before the file.
    */
   readonly seq: number;
+  /**
+   * The proxy's residence in ns (FUSE_REQUEST: kick seen → back-end kicked;
+   * FUSE_REPLY: call seen → guest notified), {@link RESIDENCE_MAX} meaning
+   * that long or longer; undefined when not measured (the field is 0).
+   */
+  readonly residenceNs: number | undefined;
   /** Per-kind u64. */
   readonly aux: bigint;
+  /** The EPB's interface id (index of its IDB in the section). */
+  readonly interfaceId: number;
+  /**
+   * if_name of the record's interface: its stream (`vhost-user.frontend`,
+   * `hiprio`, `request.0` …); undefined when the IDB has none, or was lost
+   * and assumed by a recovering reader. The record's own fields say the
+   * same ({@link recordStream}) and are authoritative.
+   */
+  readonly interfaceName: string | undefined;
   /**
    * The captured body: a view into the reader's buffer (never overwritten),
    * or a fresh array for a reassembled chain.
@@ -1519,6 +1827,42 @@ export function decodeBlocks(bytes: Uint8Array): DecodedBlocks {
 // ---------------------------------------------------------------------------
 // Records
 
+/** Magic, version and size of the record header at `h`; throws PcapngDecodeError. */
+function checkRecordHeader(view: DataView, h: number, cap: number, at: number): void {
+  // Magic and version before the size: a version-1 packet (24-byte header) must say so.
+  if (cap >= R_VERSION + 1) {
+    const magic = view.getUint16(h + R_MAGIC, true);
+    if (magic !== RECORD_MAGIC) {
+      throw new PcapngDecodeError(
+        "bad-record",
+        `record magic 0x${magic.toString(16)}, expected 0x5646`,
+        at + R_MAGIC,
+      );
+    }
+    const version = view.getUint8(h + R_VERSION);
+    if (version !== RECORD_VERSION) throw recordVersionError(version, at + R_VERSION);
+  }
+  if (cap < RECORD_HEADER_SIZE) {
+    throw new PcapngDecodeError(
+      "bad-record",
+      `packet of ${cap} bytes is shorter than the ${RECORD_HEADER_SIZE}-byte vfstrace record header`,
+      at,
+    );
+  }
+}
+
+function recordVersionError(version: number, at: number): PcapngRecordVersionError {
+  const who = version < RECORD_VERSION
+    ? "an older vfstrace wrote it: re-record the session, or read it with that vfstrace"
+    : "a newer vfstrace wrote it: read it with that vfstrace";
+  return new PcapngRecordVersionError(
+    version,
+    `vfstrace record version ${version} is not supported (this vfstrace reads version ` +
+      `${RECORD_VERSION} only; ${who})`,
+    at,
+  );
+}
+
 function recordFromEpb(
   bytes: Uint8Array,
   view: DataView,
@@ -1526,42 +1870,31 @@ function recordFromEpb(
   len: number,
   cap: number,
   base: number,
-  tsresol: number,
+  id: number,
+  iface: InterfaceInfo,
 ): CaptureRecord {
   const h = pos + EPB_FIXED;
-  if (cap < RECORD_HEADER_SIZE) {
-    throw new PcapngDecodeError(
-      "bad-record",
-      `packet of ${cap} bytes is shorter than the ${RECORD_HEADER_SIZE}-byte vfstrace record header`,
-      base + h,
-    );
-  }
-  const magic = view.getUint16(h + R_MAGIC, true);
-  const version = view.getUint8(h + R_VERSION);
-  if (magic !== RECORD_MAGIC || version !== RECORD_VERSION) {
-    throw new PcapngDecodeError(
-      "bad-record",
-      magic !== RECORD_MAGIC
-        ? `record magic 0x${magic.toString(16)}, expected 0x5646`
-        : `record version ${version} is not supported (only 1)`,
-      base + h + (magic !== RECORD_MAGIC ? R_MAGIC : R_VERSION),
-    );
-  }
+  checkRecordHeader(view, h, cap, base + h);
   const orig = view.getUint32(pos + O_ORIG, true);
+  const residence = view.getUint32(h + R_RESIDENCE, true);
   return {
     offset: base + pos,
     timestampNs: timestampToNs(
       view.getUint32(pos + O_TSH, true),
       view.getUint32(pos + O_TSL, true),
-      tsresol,
+      iface.tsresol,
     ),
     kind: view.getUint8(h + R_KIND),
     flags: view.getUint16(h + R_FLAGS, true),
     queue: view.getUint16(h + R_QUEUE, true),
     fdCount: view.getUint16(h + R_FDS, true),
     direction: view.getUint8(h + R_DIR),
+    head: view.getUint16(h + R_HEAD, true),
     seq: view.getUint32(h + R_SEQ, true),
+    residenceNs: residence === 0 ? undefined : residence,
     aux: view.getBigUint64(h + R_AUX, true),
+    interfaceId: id,
+    interfaceName: iface.block?.name,
     body: bytes.subarray(h + RECORD_HEADER_SIZE, h + cap),
     originalLength: orig - RECORD_HEADER_SIZE,
     comment: len > EPB_FIXED + pad4(cap) + 4
@@ -1575,33 +1908,19 @@ function recordFromEpb(
  * The vfstrace record inside a decoded EPB: one packet, so a chain's first
  * record has only its first bytes (and CONTINUED), and continuations are
  * returned as they are. `tsresol` is the if_tsresol of the EPB's interface
- * (nanoseconds for files vfstrace writes). Throws PcapngDecodeError
- * (`bad-record`) when the packet is not a record.
+ * (nanoseconds for files vfstrace writes), `interfaceName` its if_name.
+ * Throws PcapngDecodeError: `bad-record` when the packet is not a record,
+ * `bad-version` for a record of another format version.
  */
 export function decodeRecord(
   epb: EnhancedPacket,
   tsresol: number = TSRESOL_NANOSECONDS,
+  interfaceName: string | undefined = undefined,
 ): CaptureRecord {
   const d = epb.data;
   const view = viewOf(d);
-  if (d.byteLength < RECORD_HEADER_SIZE) {
-    throw new PcapngDecodeError(
-      "bad-record",
-      `packet of ${d.byteLength} bytes is shorter than the ${RECORD_HEADER_SIZE}-byte record header`,
-      epb.offset + EPB_FIXED,
-    );
-  }
-  const magic = view.getUint16(R_MAGIC, true);
-  const version = view.getUint8(R_VERSION);
-  if (magic !== RECORD_MAGIC || version !== RECORD_VERSION) {
-    throw new PcapngDecodeError(
-      "bad-record",
-      magic !== RECORD_MAGIC
-        ? `record magic 0x${magic.toString(16)}, expected 0x5646`
-        : `record version ${version} is not supported (only 1)`,
-      epb.offset + EPB_FIXED,
-    );
-  }
+  checkRecordHeader(view, 0, d.byteLength, epb.offset + EPB_FIXED);
+  const residence = view.getUint32(R_RESIDENCE, true);
   return {
     offset: epb.offset,
     timestampNs: timestampToNs(epb.timestampHigh, epb.timestampLow, tsresol),
@@ -1610,8 +1929,12 @@ export function decodeRecord(
     queue: view.getUint16(R_QUEUE, true),
     fdCount: view.getUint16(R_FDS, true),
     direction: view.getUint8(R_DIR),
+    head: view.getUint16(R_HEAD, true),
     seq: view.getUint32(R_SEQ, true),
+    residenceNs: residence === 0 ? undefined : residence,
     aux: view.getBigUint64(R_AUX, true),
+    interfaceId: epb.interfaceId,
+    interfaceName,
     body: d.subarray(RECORD_HEADER_SIZE),
     originalLength: Math.max(epb.originalLength, d.byteLength) - RECORD_HEADER_SIZE,
     comment: epb.comment,
@@ -1632,7 +1955,7 @@ export interface InterfaceInfo {
   readonly block: InterfaceDescription | undefined;
 }
 
-/** The interface a recovering reader assumes when the IDB itself was lost. */
+/** The interface a recovering reader assumes when the IDB itself was lost or unreadable. */
 const ASSUMED_INTERFACE: InterfaceInfo = {
   linkType: LINKTYPE_USER0,
   tsresol: TSRESOL_NANOSECONDS,
@@ -1644,8 +1967,10 @@ export interface ParserOptions {
   /** Largest block total length accepted ({@link DEFAULT_MAX_BLOCK_LENGTH}). */
   readonly maxBlockLength?: number | undefined;
   /**
-   * Assume a vfstrace interface (USER0, ns) for interface 0 when no IDB
-   * was seen; set by recovering readers so a lost IDB does not lose the file.
+   * Assume a vfstrace interface (USER0, ns, no name) for an EPB whose IDB
+   * was not seen, and keep the place of an IDB that does not decode; set by
+   * recovering readers so a lost IDB does not lose its stream (records say
+   * their stream themselves).
    */
   readonly assumeInterface?: boolean | undefined;
   /** Return every packet as it is: no chain reassembly, no chain checks. */
@@ -1684,6 +2009,7 @@ export class PcapngParser {
   #raw: boolean;
   #maxBody: number;
   #chain: Chain | undefined = undefined;
+  #sawRecord = false;
   /** Where {@link resync} stopped for lack of bytes. */
   scanPosition = 0;
 
@@ -1722,6 +2048,15 @@ export class PcapngParser {
   /** Interfaces of the current section, by id. */
   get interfaces(): readonly InterfaceInfo[] {
     return this.#interfaces;
+  }
+
+  /**
+   * Whether a recovering reader must stop at `e` anyway: a big-endian
+   * section, or a record of another version before any record was read
+   * (the file is of another format version; skipping would lose it all).
+   */
+  isFatal(e: PcapngDecodeError): boolean {
+    return e.reason === "big-endian" || (e instanceof PcapngRecordVersionError && !this.#sawRecord);
   }
 
   /** Whole blocks consumed. */
@@ -1771,7 +2106,7 @@ export class PcapngParser {
       const id = view.getUint32(pos + O_IF, true);
       let iface = this.#interfaces[id];
       if (iface === undefined) {
-        if (!(this.#assume && id === 0 && this.#interfaces.length === 0)) {
+        if (!this.#assume) {
           throw new PcapngDecodeError(
             "bad-interface",
             `EPB on interface ${id}, but the section describes ${this.#interfaces.length}`,
@@ -1791,7 +2126,13 @@ export class PcapngParser {
         this.#blocks++;
         return null;
       }
-      const rec = recordFromEpb(bytes, view, pos, len, cap, base, iface.tsresol);
+      const rec = recordFromEpb(bytes, view, pos, len, cap, base, id, iface);
+      // Writers put a stream's IDB right before its first packet, which names the next id:
+      // here that IDB was lost. Keep its place so the later IDBs keep their ids.
+      if (iface === ASSUMED_INTERFACE && id === this.#interfaces.length) {
+        this.#interfaces.push(ASSUMED_INTERFACE);
+      }
+      this.#sawRecord = true;
       const out = this.#raw ? rec : this.#chained(rec, id);
       this.#blocks++;
       return out;
@@ -1801,7 +2142,14 @@ export class PcapngParser {
       this.#section = undefined;
       this.#section = decodeShb(bytes, view, pos, len, base);
     } else if (type === PCAPNG_BLOCK.IDB) {
-      const idb = decodeIdb(bytes, view, pos, len, base);
+      let idb: InterfaceDescription;
+      try {
+        idb = decodeIdb(bytes, view, pos, len, base);
+      } catch (e) {
+        // Keep its place, or every later interface would take the wrong id.
+        if (this.#assume) this.#interfaces.push(ASSUMED_INTERFACE);
+        throw e;
+      }
       this.#interfaces.push({ linkType: idb.linkType, tsresol: idb.tsresol, block: idb });
     } else {
       this.#skipped++;
@@ -1852,6 +2200,9 @@ export class PcapngParser {
       what = `has queue ${rec.queue} direction ${rec.direction}, not ` +
         `${first.queue} ${first.direction}`;
       at = h + R_QUEUE;
+    } else if (rec.head !== first.head) {
+      what = `has head ${rec.head}, not ${first.head}`;
+      at = h + R_HEAD;
     } else if (id !== chain.interfaceId) {
       what = `is on interface ${id}, not ${chain.interfaceId}`;
     }
@@ -1917,32 +2268,40 @@ export class PcapngParser {
   }
 
   /**
-   * Scans from `from` for the next block that is certainly a vfstrace
-   * record EPB (consistent lengths, known USER0 interface, record magic and
-   * version), after corruption. Returns its position, or -1 when none was
-   * found before `end`; then {@link scanPosition} is where scanning must go
-   * on once more bytes are there (`end` itself when `atEof`: the rest is
-   * garbage).
+   * Scans from `from` for the next block that is certainly vfstrace's,
+   * after corruption: a record EPB (consistent lengths, a USER0 interface —
+   * any id when interfaces are assumed —, record magic and version), or an
+   * IDB as vfstrace writes them (USER0, a stream's if_name), so a stream
+   * whose IDB followed the corruption keeps its interface. Returns its
+   * position, or -1 when none was found before `end`; then
+   * {@link scanPosition} is where scanning must go on once more bytes are
+   * there (`end` itself when `atEof`: the rest is garbage).
    */
   resync(view: DataView, from: number, end: number, atEof: boolean): number {
     this.#started = true;
     const limit = Math.min(this.maxBlockLength, MAX_RESYNC_BLOCK_LENGTH);
     for (let p = from; p + 8 <= end; p++) {
-      if (view.getUint32(p, true) !== PCAPNG_BLOCK.EPB) continue;
+      const type = view.getUint32(p, true);
+      if (type !== PCAPNG_BLOCK.EPB && type !== PCAPNG_BLOCK.IDB) continue;
       const len = view.getUint32(p + 4, true);
-      if ((len & 3) !== 0 || len < MIN_EPB + RECORD_HEADER_SIZE || len > limit) continue;
+      const min = type === PCAPNG_BLOCK.EPB ? MIN_EPB + RECORD_HEADER_SIZE : MIN_IDB;
+      const max = type === PCAPNG_BLOCK.EPB ? limit : MAX_RESYNC_IDB_LENGTH;
+      if ((len & 3) !== 0 || len < min || len > max) continue;
       if (p + len > end) {
         if (atEof) continue;
         this.scanPosition = p;
         return -1;
       }
       if (view.getUint32(p + len - 4, true) !== len) continue;
+      if (type === PCAPNG_BLOCK.IDB) {
+        if (isStreamIdb(view, p, len)) return p;
+        continue;
+      }
       const cap = view.getUint32(p + O_CAP, true);
       if (cap < RECORD_HEADER_SIZE || cap > len - MIN_EPB) continue;
       if (view.getUint32(p + O_ORIG, true) < cap) continue;
       const id = view.getUint32(p + O_IF, true);
-      const iface = this.#interfaces[id] ??
-        (this.#assume && id === 0 && this.#interfaces.length === 0 ? ASSUMED_INTERFACE : undefined);
+      const iface = this.#interfaces[id] ?? (this.#assume ? ASSUMED_INTERFACE : undefined);
       if (iface === undefined || iface.linkType !== LINKTYPE_USER0) continue;
       const h = p + EPB_FIXED;
       if (view.getUint16(h + R_MAGIC, true) !== RECORD_MAGIC) continue;
@@ -1952,6 +2311,39 @@ export class PcapngParser {
     this.scanPosition = atEof ? end : Math.max(from, end - 7);
     return -1;
   }
+}
+
+/** Longest IDB a resync accepts: vfstrace's are about 120 bytes. */
+const MAX_RESYNC_IDB_LENGTH = 1024;
+
+/**
+ * Whether the framed block at `p` is an IDB as vfstrace writes it: USER0,
+ * reserved 0, well-formed options ending with opt_endofopt, an if_name that
+ * names a stream and if_tsresol 9. Never throws.
+ */
+function isStreamIdb(view: DataView, p: number, len: number): boolean {
+  if (view.getUint16(p + at(IDB_LAYOUT, "link_type"), true) !== LINKTYPE_USER0) return false;
+  if (view.getUint16(p + at(IDB_LAYOUT, "reserved"), true) !== 0) return false;
+  const end = p + len - 4;
+  let q = p + IDB_FIXED;
+  let named = false;
+  let ns = false;
+  while (q + 4 <= end) {
+    const code = view.getUint16(q, true);
+    const n = view.getUint16(q + 2, true);
+    if (code === PCAPNG_OPTION.END_OF_OPT) return n === 0 && named && ns;
+    if (q + 4 + n > end) return false;
+    if (code === PCAPNG_OPTION.IF_NAME) {
+      const name = utf8Lossy.decode(
+        new Uint8Array(view.buffer, view.byteOffset + q + 4, n),
+      );
+      named = streamOfName(name) !== undefined;
+    } else if (code === PCAPNG_OPTION.IF_TSRESOL) {
+      ns = n === 1 && view.getUint8(q + 4) === TSRESOL_NANOSECONDS;
+    }
+    q += 4 + pad4(n);
+  }
+  return false;
 }
 
 /** A stretch of bytes a recovering reader skipped. */
@@ -2030,9 +2422,10 @@ export interface DecodeCaptureOptions {
  * reassembling chains. Never throws for bad input: a truncated final block
  * or chain ends it normally (`truncatedAt`), other problems stop it
  * (`error`) or, with `recover`, are skipped (`recoveries`): a bad block's
- * content skips that block, lost framing scans for the next valid record,
- * a broken chain is dropped (the record interrupting it is kept). A
- * big-endian section is always an error.
+ * content skips that block, lost framing scans for the next valid record
+ * or IDB, a broken chain is dropped (the record interrupting it is kept). A
+ * big-endian section, and a first record of another format version, are
+ * always an error.
  */
 export function decodeCapture(
   bytes: Uint8Array,
@@ -2066,7 +2459,7 @@ export function decodeCapture(
       pos += len;
     } catch (e) {
       if (!(e instanceof PcapngDecodeError)) throw e;
-      if (!recover || e.reason === "big-endian") {
+      if (!recover || parser.isFatal(e)) {
         error = e;
         break;
       }

@@ -5,6 +5,7 @@ import {
   decodeBlock,
   decodeBlocks,
   decodeCapture,
+  type DecodedCapture,
   decodeNote,
   decodeRecord,
   encodeEnhancedPacket,
@@ -12,9 +13,12 @@ import {
   encodeNote,
   encodeRecord,
   encodeSectionHeader,
+  encodeStreamInterface,
   type EnhancedPacket,
   EPB_LAYOUT,
+  EPB_RESIDENCE_OFFSET,
   formatDirection,
+  HEAD_NONE,
   IDB_LAYOUT,
   LINKTYPE_USER0,
   MAX_CHAINED_BODY,
@@ -27,16 +31,29 @@ import {
   PcapngDecodeError,
   type PcapngErrorReason,
   PcapngParser,
+  PcapngRecordVersionError,
+  QUEUE_STREAM_BASE,
   RECORD_FLAGS,
   RECORD_HEADER_SIZE,
   RECORD_KIND,
   RECORD_LAYOUT,
   RECORD_MAGIC,
+  RECORD_VERSION,
   RecordEncoder,
   RecordFlag,
   type RecordInput,
   RecordKind,
+  recordStream,
+  RESIDENCE_MAX,
+  residenceField,
   SHB_LAYOUT,
+  Stream,
+  STREAM_NAMES,
+  STREAM_OF_CHAIN,
+  streamDescription,
+  streamName,
+  streamOfName,
+  streamQueue,
   timestampToNs,
   TSRESOL_NANOSECONDS,
   unpackRequestAux,
@@ -55,6 +72,7 @@ import {
   sampleHeader,
   sampleRecords,
   sampleWithChains,
+  versionOneCapture,
 } from "./_pcapng_samples.ts";
 
 function reason(e: unknown): PcapngErrorReason {
@@ -88,9 +106,10 @@ function block(type: number, body: Uint8Array): Uint8Array {
   return b;
 }
 
-Deno.test("record header: vfstrace_record layout is 24 bytes at the documented offsets", () => {
+Deno.test("record header: vfstrace_record v2 is 32 bytes at the documented offsets", () => {
   assert.equal(RECORD_LAYOUT.name, "vfstrace_record");
-  assert.equal(RECORD_HEADER_SIZE, 24);
+  assert.equal(RECORD_VERSION, 2);
+  assert.equal(RECORD_HEADER_SIZE, 32);
   assert.deepEqual(Object.fromEntries(RECORD_LAYOUT.offsets), {
     magic: 0,
     version: 2,
@@ -100,9 +119,14 @@ Deno.test("record header: vfstrace_record layout is 24 bytes at the documented o
     fd_count: 8,
     direction: 10,
     reserved: 11,
-    seq: 12,
-    aux: 16,
+    head: 12,
+    reserved2: 14,
+    seq: 16,
+    residence_ns: 20,
+    aux: 24,
   });
+  // aux is 8-byte aligned within the packet data.
+  assert.equal(RECORD_LAYOUT.offsets.get("aux")! % 8, 0);
   assert.equal(EPB_LAYOUT.size(), 28);
   assert.equal(SHB_LAYOUT.size(), 24);
   assert.equal(IDB_LAYOUT.size(), 16);
@@ -113,23 +137,37 @@ Deno.test("record header: vfstrace_record layout is 24 bytes at the documented o
     queue: 3,
     fdCount: 2,
     direction: 1,
+    head: 0x0bad,
     seq: 0xdeadbeef,
+    residenceNs: 0x1234_5678,
     aux: 0x0102030405060708n,
     body: Uint8Array.of(9, 9),
   });
   const h = RECORD_LAYOUT.decode(new DataView(epb.buffer), EPB_LAYOUT.size());
   assert.deepEqual(h, {
     magic: RECORD_MAGIC,
-    version: 1,
+    version: 2,
     kind: 3,
     flags: 4,
     queue: 3,
     fd_count: 2,
     direction: 1,
     reserved: 0,
+    head: 0x0bad,
+    reserved2: 0,
     seq: 0xdeadbeef,
+    residence_ns: 0x1234_5678,
     aux: 0x0102030405060708n,
   });
+  assert.equal(
+    new DataView(epb.buffer).getUint32(EPB_RESIDENCE_OFFSET, true),
+    0x1234_5678,
+    "EPB_RESIDENCE_OFFSET points at residence_ns",
+  );
+  // Defaults: no head, residence not measured.
+  const bare = decodeRecord(decodeBlock(encodeRecord({ kind: 4 })) as EnhancedPacket);
+  assert.equal(bare.head, HEAD_NONE);
+  assert.equal(bare.residenceNs, undefined);
   // "VF" in the u16, so the bytes on disk read "FV".
   assert.deepEqual([...epb.subarray(28, 30)], [0x46, 0x56]);
 });
@@ -214,7 +252,7 @@ Deno.test("EPB: a generic packet with a comment round-trips; unknown options are
   assert.equal(e.comment, "c");
   // Insert an unknown option (code 0x7777) before the comment: still read.
   const rec = encodeRecord({ kind: 4, body: Uint8Array.of(1), comment: "x" });
-  const optStart = 28 + 28; // fixed part + padded 25-byte packet
+  const optStart = 28 + 36; // fixed part + padded 33-byte packet
   const unknown = Uint8Array.of(0x77, 0x77, 3, 0, 0xaa, 0xbb, 0xcc, 0);
   const patched = concat([rec.subarray(0, optStart), unknown, rec.subarray(optStart)]);
   const pv = new DataView(patched.buffer);
@@ -316,17 +354,36 @@ function bigint(_k: string, v: unknown) {
   return typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? [...v] : v;
 }
 
-Deno.test("FUSE_REQUEST aux packs head, descriptor count and writable bytes", () => {
-  const aux = packRequestAux(0x1234, 3, 0x0012_3456);
-  assert.equal(aux, 0x0012_3456_0003_1234n);
-  assert.deepEqual(unpackRequestAux(aux), { head: 0x1234, descriptors: 3, writable: 0x123456 });
-  assert.deepEqual(unpackRequestAux(packRequestAux(0xffff, 0xffff, 0xffffffff)), {
-    head: 0xffff,
+Deno.test("FUSE_REQUEST aux packs the descriptor count and writable bytes in u32 halves", () => {
+  const aux = packRequestAux(3, 0x0012_3456);
+  assert.equal(aux, 0x0012_3456_0000_0003n);
+  assert.deepEqual(unpackRequestAux(aux), { descriptors: 3, writable: 0x123456 });
+  assert.deepEqual(unpackRequestAux(packRequestAux(0xffff, 0xffffffff)), {
     descriptors: 0xffff,
     writable: 0xffffffff,
   });
-  assert.throws(() => packRequestAux(0x10000, 0, 0), EncodeError);
-  assert.throws(() => packRequestAux(0, 0, 2 ** 32), EncodeError);
+  assert.throws(() => packRequestAux(0x10000, 0), EncodeError);
+  assert.throws(() => packRequestAux(0, 2 ** 32), EncodeError);
+});
+
+Deno.test("residence_ns: measured values saturate at u32, a measured 0 is 1, absent is 0", () => {
+  assert.equal(residenceField(0n), 1);
+  assert.equal(residenceField(-5n), 1);
+  assert.equal(residenceField(1234n), 1234);
+  assert.equal(residenceField(0xffffffffn), RESIDENCE_MAX);
+  assert.equal(residenceField(1n << 40n), RESIDENCE_MAX);
+  assert.equal(residenceField(2 ** 40), RESIDENCE_MAX);
+  assert.equal(residenceField(12.7), 12);
+  const residence = (r: RecordInput) =>
+    decodeRecord(decodeBlock(encodeRecord(r)) as EnhancedPacket).residenceNs;
+  assert.equal(residence({ kind: 2 }), undefined);
+  assert.equal(residence({ kind: 2, residenceNs: 0 }), 1);
+  assert.equal(residence({ kind: 2, residenceNs: 77n }), 77);
+  assert.equal(residence({ kind: 2, residenceNs: 10n ** 12n }), RESIDENCE_MAX);
+  assert.throws(() => encodeRecord({ kind: 2, residenceNs: -1 }), EncodeError);
+  assert.throws(() => encodeRecord({ kind: 2, residenceNs: 1.5 }), EncodeError);
+  assert.throws(() => encodeRecord({ kind: 2, head: 0x10000 }), EncodeError);
+  assert.throws(() => encodeRecord({ kind: 2, interfaceId: -1 }), EncodeError);
 });
 
 Deno.test("NOTE bodies are JSON objects with a type", () => {
@@ -410,11 +467,18 @@ Deno.test("block errors: each names its reason and offset", () => {
     header.byteLength + 28,
   ]);
   const ver = concat([header, rec]);
-  ver[header.byteLength + 28 + 2] = 2;
-  cases.push(["record version 2", ver, "bad-record", header.byteLength + 30]);
+  ver[header.byteLength + 28 + 2] = 3;
+  cases.push(["record version 3", ver, "bad-version", header.byteLength + 30]);
+  // A version-1 packet with no body is 24 bytes: it says its version, not "too short".
+  const v1 = new Uint8Array(24);
+  new DataView(v1.buffer).setUint16(0, RECORD_MAGIC, true);
+  v1[2] = 1;
+  v1[3] = RecordKind.NOTIFY;
+  const old = concat([header, encodeEnhancedPacket({ timestamp: 0n, data: v1 })]);
+  cases.push(["record version 1", old, "bad-version", header.byteLength + 30]);
   const opt = concat([header, encodeRecord({ kind: 1, comment: "abcd" })]);
-  new DataView(opt.buffer).setUint16(header.byteLength + 28 + 24 + 2, 200, true);
-  cases.push(["option past its block", opt, "bad-options", header.byteLength + 52]);
+  new DataView(opt.buffer).setUint16(header.byteLength + 28 + 32 + 2, 200, true);
+  cases.push(["option past its block", opt, "bad-options", header.byteLength + 60]);
   const origSmall = concat([header, rec]);
   new DataView(origSmall.buffer).setUint32(header.byteLength + 24, 3, true);
   cases.push(["original < captured", origSmall, "bad-record", header.byteLength + 24]);
@@ -425,7 +489,7 @@ Deno.test("block errors: each names its reason and offset", () => {
     assert.equal(d.error?.offset, offset, `${name}: ${d.error?.message}`);
     assert.equal(d.truncatedAt, undefined, name);
     const blocks = decodeBlocks(bytes);
-    if (want !== "bad-interface" && want !== "bad-record") {
+    if (want !== "bad-interface" && want !== "bad-record" && !name.startsWith("record version")) {
       assert.equal(blocks.error?.reason, want, `${name} (decodeBlocks)`);
     }
   }
@@ -464,7 +528,14 @@ Deno.test("unknown blocks, foreign link types and new sections are read through"
   assert.equal(blocks.error, undefined);
   assert.deepEqual(
     blocks.blocks.map((b) => b.type).filter((t) => t !== "epb"),
-    ["shb", "idb", "idb", "unknown", "unknown", "shb", "idb"],
+    [
+      "shb",
+      "idb",
+      "idb",
+      "unknown",
+      "unknown",
+      ...decodeBlocks(second.bytes).blocks.map((b) => b.type).filter((t) => t !== "epb"),
+    ],
   );
 });
 
@@ -832,7 +903,7 @@ Deno.test("chain errors: orphans, mismatches and interruptions are bad-chain, or
       name: "aux names another record",
       inputs: [before, p0, { ...p1, aux: 9 }, p2, after],
       at: 2,
-      field: 16,
+      field: 24,
       kept: [1, 50],
       skipped: [[1, 4]], // the rest of the chain folded in
       match: /\(seq 11\) continues seq 9: it does not continue the FUSE_REPLY record seq 10/,
@@ -841,7 +912,7 @@ Deno.test("chain errors: orphans, mismatches and interruptions are bad-chain, or
       name: "seq out of order",
       inputs: [before, p0, p2, after],
       at: 2,
-      field: 12,
+      field: 16,
       kept: [1, 50],
       skipped: [[1, 3]],
       match: /has seq 12, expected 11/,
@@ -854,6 +925,15 @@ Deno.test("chain errors: orphans, mismatches and interruptions are bad-chain, or
       kept: [1, 50],
       skipped: [[1, 4]],
       match: /has queue 7 direction 0/,
+    },
+    {
+      name: "another head",
+      inputs: [before, p0, { ...p1, head: 4321 }, p2, after],
+      at: 2,
+      field: 12,
+      kept: [1, 50],
+      skipped: [[1, 4]],
+      match: /\(seq 11\) has head 4321, not \d+/,
     },
     {
       name: "longer than its original length",
@@ -897,11 +977,16 @@ Deno.test("chain errors: a chain longer than the reader's limit is bad-chain", (
   assert.equal(d.error?.reason, "bad-chain");
   assert.match(
     d.error?.message ?? "",
-    /reaches 524240 body bytes, more than the 500000-byte limit/,
+    /reaches 524224 body bytes, more than the 500000-byte limit/,
   );
   const r = decodeCapture(bytes, { maxBodyLength: 500_000, recover: true });
   assert.deepEqual(r.records.map((x) => x.seq), [3]);
-  assert.deepEqual(r.recoveries.map((x) => [x.offset, x.resumedAt]), [[starts[0], starts[1]]]);
+  // Reading resumes at the note's stream's IDB, right before the note.
+  const idb = encodeStreamInterface(Stream.VFSTRACE).byteLength;
+  assert.deepEqual(r.recoveries.map((x) => [x.offset, x.resumedAt]), [[
+    starts[0],
+    starts[1]! - idb,
+  ]]);
 });
 
 Deno.test("chain recover: a lost first packet or a broken middle drops the chain as one stretch", () => {
@@ -980,4 +1065,182 @@ Deno.test("chain: sample captures with chains read the same whole and through an
       `cut at packet ${k}`,
     );
   });
+});
+
+Deno.test("streams: one table of names, virtqueues by rule, every record kind on its stream", () => {
+  assert.deepEqual([...STREAM_NAMES.entries()], [
+    ["vfstrace", Stream.VFSTRACE],
+    ["vhost-user.frontend", Stream.VHOST_USER_FRONTEND],
+    ["vhost-user.backend", Stream.VHOST_USER_BACKEND],
+    ["backend-channel", Stream.BACKEND_CHANNEL],
+  ]);
+  assert.equal(streamName(QUEUE_STREAM_BASE), "hiprio");
+  assert.equal(streamName(QUEUE_STREAM_BASE + 1), "request.0");
+  assert.equal(streamName(QUEUE_STREAM_BASE + 17), "request.16");
+  for (const s of [0, 1, 2, 3, QUEUE_STREAM_BASE, QUEUE_STREAM_BASE + 1, QUEUE_STREAM_BASE + 999]) {
+    assert.equal(streamOfName(streamName(s)), s, streamName(s));
+    assert.ok(streamDescription(s).length > 10);
+  }
+  for (
+    const bad of ["", "request.01", "requests.0", "request.-1", "request.", "hiprio.0", "eth0"]
+  ) {
+    assert.equal(streamOfName(bad), undefined, bad);
+  }
+  assert.equal(streamQueue(QUEUE_STREAM_BASE + 2), 2);
+  assert.equal(streamQueue(Stream.BACKEND_CHANNEL), undefined);
+  assert.match(streamDescription(QUEUE_STREAM_BASE + 1), /virtqueue 1 \(request\.0\)/);
+  const V = VHOST_USER_DIRECTION;
+  const cases: [number, number, number, number][] = [
+    [RecordKind.VHOST_USER, V.valueOf("FRONTEND_TO_BACKEND")!, 0xffff, Stream.VHOST_USER_FRONTEND],
+    [RecordKind.VHOST_USER, V.valueOf("BACKEND_TO_FRONTEND")!, 0xffff, Stream.VHOST_USER_BACKEND],
+    [RecordKind.VHOST_USER, V.valueOf("BACKEND_CHANNEL_REQUEST")!, 0xffff, Stream.BACKEND_CHANNEL],
+    [RecordKind.VHOST_USER, V.valueOf("BACKEND_CHANNEL_REPLY")!, 0xffff, Stream.BACKEND_CHANNEL],
+    [RecordKind.VHOST_USER, 9, 0xffff, Stream.VFSTRACE],
+    [RecordKind.FUSE_REQUEST, 0, 0, QUEUE_STREAM_BASE],
+    [RecordKind.FUSE_REPLY, 0, 3, QUEUE_STREAM_BASE + 3],
+    [RecordKind.NOTIFY, 2, 1, QUEUE_STREAM_BASE + 1],
+    [RecordKind.NOTIFY, 2, 0xffff, Stream.VFSTRACE],
+    [RecordKind.NOTE, 0, 0xffff, Stream.VFSTRACE],
+    [RecordKind.CONTINUATION, 0, 1, STREAM_OF_CHAIN],
+    [77, 0, 1, Stream.VFSTRACE],
+  ];
+  for (const [kind, dir, queue, want] of cases) {
+    assert.equal(recordStream(kind, dir, queue), want, `kind ${kind} dir ${dir} queue ${queue}`);
+  }
+});
+
+/** Blocks of `bytes` with, for EPBs, the stream their record says (chains: the first's). */
+function interfaceLayout(bytes: Uint8Array): {
+  idbs: { name: string | undefined; at: number; block: number }[];
+  epbs: { iface: number; stream: number; block: number }[];
+} {
+  const { blocks, error } = decodeBlocks(bytes);
+  assert.equal(error, undefined);
+  const idbs: { name: string | undefined; at: number; block: number }[] = [];
+  const epbs: { iface: number; stream: number; block: number }[] = [];
+  let last = -1;
+  blocks.forEach((b, i) => {
+    if (b.type === "idb") idbs.push({ name: b.name, at: b.offset, block: i });
+    if (b.type !== "epb") return;
+    const r = decodeRecord(b);
+    let stream = recordStream(r.kind, r.direction, r.queue);
+    if (stream === STREAM_OF_CHAIN) stream = last;
+    last = stream;
+    epbs.push({ iface: b.interfaceId, stream, block: i });
+  });
+  return { idbs, epbs };
+}
+
+Deno.test("interfaces: one IDB per stream, named for it, right before the stream's first packet", () => {
+  const { packets, logical } = sampleWithChains(300, 17);
+  const { bytes } = buildCapture(packets);
+  const { idbs, epbs } = interfaceLayout(bytes);
+  // Each stream once; names unique.
+  const names = idbs.map((i) => i.name);
+  assert.equal(new Set(names).size, names.length);
+  assert.ok(names.includes("vfstrace") && names.includes("hiprio"), names.join(","));
+  assert.ok(names.includes("request.0") && names.includes("request.1"), names.join(","));
+  assert.ok(names.includes("vhost-user.frontend") && names.includes("backend-channel"));
+  for (const e of epbs) {
+    const idb = idbs[e.iface];
+    assert.ok(idb !== undefined, `EPB on interface ${e.iface}`);
+    assert.equal(idb.name, streamName(e.stream), `block ${e.block}`);
+    assert.ok(idb.block < e.block, "the IDB comes before its first use");
+  }
+  // Lazily: each IDB is immediately followed by the first packet on it.
+  idbs.forEach((idb, id) => {
+    const first = epbs.find((e) => e.iface === id);
+    assert.equal(first?.block, idb.block + 1, `interface ${id} (${idb.name})`);
+  });
+  // Readers give each record its interface's name; chains stay on one interface.
+  const d = decodeCapture(bytes);
+  assert.equal(d.error, undefined);
+  assert.equal(d.records.length, logical.length);
+  d.records.forEach((r, i) => {
+    assertRecord(r, logical[i]!, undefined, r.continuations);
+    const stream = recordStream(r.kind, r.direction, r.queue);
+    assert.equal(r.interfaceName, streamName(stream), `record ${i}`);
+    assert.equal(idbs[r.interfaceId]?.name, r.interfaceName);
+  });
+  // A record's stream from its own header agrees with the interface (self-contained records).
+  const epb = decodeBlock(bytes, d.records[0]!.offset) as EnhancedPacket;
+  assert.equal(decodeRecord(epb, 9, "x").interfaceName, "x");
+  assert.equal(decodeRecord(epb).interfaceId, epb.interfaceId);
+});
+
+Deno.test("versions: a version-1 capture is rejected with a clear message, even with recover", () => {
+  const old = versionOneCapture(5);
+  for (const recover of [false, true]) {
+    const d = decodeCapture(old, { recover });
+    assert.ok(d.error instanceof PcapngRecordVersionError, String(d.error));
+    assert.equal(d.error.reason, "bad-version");
+    assert.equal(d.error.version, 1);
+    assert.equal(d.error.offset, sampleHeader().byteLength + 28 + 2);
+    assert.match(
+      d.error.message,
+      /vfstrace record version 1 is not supported \(this vfstrace reads version 2 only; an older vfstrace wrote it/,
+    );
+    assert.equal(d.records.length, 0);
+    assert.equal(d.recoveries.length, 0);
+  }
+  assert.throws(
+    () => decodeRecord(decodeBlock(old, sampleHeader().byteLength) as EnhancedPacket),
+    PcapngRecordVersionError,
+  );
+  // A newer version says so.
+  const newer = encodeRecord({ kind: 4 });
+  newer[28 + 2] = RECORD_VERSION + 1;
+  const n = decodeCapture(concat([sampleHeader(), newer]));
+  assert.match(n.error?.message ?? "", /version 3 is not supported.*a newer vfstrace wrote it/);
+  // After good records, one record with a bad version byte is corruption: recover skips it.
+  const recs = sampleRecords(6, 5);
+  const { bytes, starts } = buildCapture(recs);
+  bytes[starts[3]! + 28 + 2] = 1;
+  assert.equal(decodeCapture(bytes).error?.reason, "bad-version");
+  const r = decodeCapture(bytes, { recover: true });
+  assert.equal(r.error, undefined);
+  assert.deepEqual(r.records.map((x) => x.seq), [0, 1, 2, 4, 5]);
+  assert.deepEqual(r.recoveries.map((x) => [x.reason, x.offset]), [["bad-version", starts[3]]]);
+});
+
+Deno.test("recover: a lost or unreadable IDB keeps its place; resync finds an IDB after garbage", () => {
+  const recs = sampleRecords(40, 23);
+  const { bytes, starts } = buildCapture(recs);
+  const { idbs } = interfaceLayout(bytes);
+  assert.ok(idbs.length >= 5);
+  const names = (d: DecodedCapture) => d.records.map((r) => r.interfaceName);
+  const want = names(decodeCapture(bytes));
+  const lostId = 2;
+  const lost = idbs[lostId]!;
+  const lostName = lost.name;
+  const idbEnd = lost.at + encodeStreamInterface(streamOfName(lostName!)!).byteLength;
+  // 1. The IDB removed: strictly an error; recovering, its stream's records are read
+  //    unnamed and every other stream keeps its name.
+  const cut = concat([bytes.subarray(0, lost.at), bytes.subarray(idbEnd)]);
+  assert.equal(decodeCapture(cut).error?.reason, "bad-interface");
+  const a = decodeCapture(cut, { recover: true });
+  assert.equal(a.error, undefined);
+  assert.deepEqual(a.recoveries, []);
+  assert.deepEqual(names(a), want.map((n) => (n === lostName ? undefined : n)));
+  // 2. The IDB's options broken (framing sound): skipped, its place kept.
+  const badOpt = bytes.slice();
+  new DataView(badOpt.buffer).setUint16(lost.at + 16 + 2, 0x7ff0, true);
+  const b = decodeCapture(badOpt, { recover: true });
+  assert.deepEqual(b.recoveries.map((x) => [x.reason, x.offset]), [["bad-options", lost.at]]);
+  assert.deepEqual(names(b), want.map((n) => (n === lostName ? undefined : n)));
+  // 3. The block before the IDB loses its framing: the scan stops at the IDB, not past it.
+  const before = starts.filter((s) => s < lost.at).at(-1)!;
+  const smashed = bytes.slice();
+  new DataView(smashed.buffer).setUint32(before + 4, 0x1234, true);
+  const c = decodeCapture(smashed, { recover: true });
+  assert.deepEqual(c.recoveries.map((x) => [x.offset, x.resumedAt]), [[before, lost.at]]);
+  const i = starts.indexOf(before);
+  assert.deepEqual(names(c), [...want.slice(0, i), ...want.slice(i + 1)]);
+  // Through the parser's resync directly: an IDB naming no stream is not a landing place.
+  const parser = new PcapngParser({ assumeInterface: true });
+  const foreign = concat([new Uint8Array(8), encodeInterfaceDescription({ name: "eth0" })]);
+  const fv = new DataView(foreign.buffer);
+  assert.equal(parser.resync(fv, 0, foreign.byteLength, true), -1);
+  const ours = concat([new Uint8Array(8), encodeStreamInterface(Stream.BACKEND_CHANNEL)]);
+  assert.equal(parser.resync(new DataView(ours.buffer), 0, ours.byteLength, true), 8);
 });

@@ -1,6 +1,7 @@
 /**
  * The recording side of `vfstrace trace`: turns what the proxy observes into
- * pcapng records (capture/ format, see capture/FORMAT.md).
+ * pcapng records (capture/ format, see docs/capture-format.md): each record
+ * with its stream, descriptor head and the proxy's residence.
  *
  * @module
  */
@@ -72,15 +73,22 @@ export class CaptureRecorder implements TraceRecorder {
   }
 
   /**
-   * Writes a FUSE_REQUEST record and returns its seq (a body longer than a
-   * packet takes more seqs: see CaptureWriter.append).
+   * Writes a FUSE_REQUEST record with its head and residence, and returns
+   * its seq (a body longer than a packet takes more seqs: see
+   * CaptureWriter.append).
    */
   request(r: RequestRecord): number {
     const seq = this.#writer.append({
       kind: RecordKind.FUSE_REQUEST,
       queue: r.queue,
+      head: r.head,
+      residenceNs: r.residenceNs < 0n ? 0n : r.residenceNs,
       body: r.body,
-      aux: packRequestAux(r.head, r.descriptors, r.writableCapacity),
+      // A chain's capacity is a sum of u32 lengths: saturate rather than fail the relay.
+      aux: packRequestAux(
+        Math.min(r.descriptors, 0xffff),
+        Math.min(r.writableCapacity, 0xffffffff),
+      ),
       // Only a snap length looks at it: spare the lookup otherwise.
       keep: this.#writer.snaplen === undefined ? undefined : requestKeep(r.body),
     });
@@ -88,7 +96,10 @@ export class CaptureRecorder implements TraceRecorder {
     return seq;
   }
 
-  /** Writes a FUSE_REPLY record (the body cut to the used length). */
+  /**
+   * Writes a FUSE_REPLY record (the body cut to the used length); its
+   * residence comes later, by {@link replyResidence}.
+   */
   reply(r: ReplyRecord): number {
     const body: Uint8Array[] = [];
     let left = r.length;
@@ -101,6 +112,7 @@ export class CaptureRecorder implements TraceRecorder {
     const seq = this.#writer.append({
       kind: RecordKind.FUSE_REPLY,
       queue: r.queue,
+      head: r.head,
       body,
       flags: r.requestSeq >= 0 ? RecordFlag.PAIRED : 0,
       aux: r.latencyNs < 0n ? 0n : r.latencyNs,
@@ -109,8 +121,24 @@ export class CaptureRecorder implements TraceRecorder {
     return seq;
   }
 
-  /** Reply residence is not stored in the capture yet (the record header has no field for it). */
+  /** Holds the capture in memory so the batch's replies can be amended. */
+  beginBatch(): void {
+    this.#writer.hold();
+    this.#tap?.beginBatch?.();
+  }
+
+  /** Lets the capture write the batch out. */
+  endBatch(): void {
+    this.#writer.release();
+    this.#tap?.endBatch?.();
+  }
+
+  /**
+   * Amends the residence_ns of replies still in memory (the batch being
+   * held); a reply already written out keeps 0 (not measured).
+   */
   replyResidence(seqs: readonly number[], residenceNs: bigint): void {
+    for (let i = 0; i < seqs.length; i++) this.#writer.amendResidence(seqs[i]!, residenceNs);
     this.#tap?.replyResidence(seqs, residenceNs);
   }
 

@@ -9,6 +9,7 @@ import {
 } from "../capture/mod.ts";
 import { bigWrite, bodyOf, concat } from "../decode/_pcapng_samples.ts";
 import { CaptureRecorder, requestKeep } from "./capture_recorder.ts";
+import { MemoryRecorder } from "./recorder.ts";
 
 function memoryWriter(snaplen?: number): { writer: CaptureWriter; bytes: () => Uint8Array } {
   const chunks: Uint8Array[] = [];
@@ -57,11 +58,16 @@ Deno.test("recorder: a 1 MiB FUSE WRITE and a 1 MiB READ reply are recorded whol
   assert.equal(req.kind, RecordKind.FUSE_REQUEST);
   assert.deepEqual(req.body, bodyOf(WRITE));
   assert.equal(req.continuations, Math.ceil(1048656 / MAX_RECORD_BODY) - 1);
-  assert.deepEqual(unpackRequestAux(req.aux), { head: 7, descriptors: 257, writable: 40 });
+  assert.deepEqual(unpackRequestAux(req.aux), { descriptors: 257, writable: 40 });
+  assert.equal(req.head, 7);
+  assert.equal(req.residenceNs, 1, "a measured 0 ns is stored as 1 (0: not measured)");
+  assert.equal(req.interfaceName, "request.0");
   assert.equal(rep.kind, RecordKind.FUSE_REPLY);
   assert.equal(rep.seq, req.seq + req.continuations + 1);
   assert.equal(rep.flags, RecordFlag.PAIRED);
   assert.equal(rep.aux, 1234n);
+  assert.equal(rep.head, 7);
+  assert.equal(rep.residenceNs, undefined, "no replyResidence: not measured");
   assert.deepEqual(rep.body, concat([out, data]));
 });
 
@@ -85,4 +91,64 @@ Deno.test("recorder: under a snap length a request keeps its header and its op s
   assert.equal(r!.originalLength, 1048656);
   assert.equal(r!.flags, RecordFlag.TRUNCATED);
   assert.equal(r!.continuations, 0);
+});
+
+Deno.test("recorder: a batch holds the capture so replyResidence stamps its replies", async () => {
+  const { writer, bytes } = memoryWriter();
+  const calls: string[] = [];
+  const tap = new class extends MemoryRecorder {
+    override beginBatch(): void {
+      calls.push("begin");
+    }
+    override endBatch(): void {
+      calls.push("end");
+    }
+    override replyResidence(seqs: readonly number[], ns: bigint): void {
+      calls.push(`residence ${seqs.join(",")} ${ns}`);
+    }
+  }();
+  const rec = new CaptureRecorder(writer, { tap });
+  const req = rec.request({
+    queue: 0,
+    head: 12,
+    descriptors: 2,
+    writableCapacity: 4096,
+    body: [new Uint8Array(48)],
+    length: 48,
+    residenceNs: 2500n,
+  });
+  const reply = (head: number, size: number) =>
+    rec.reply({
+      queue: 0,
+      head,
+      body: [new Uint8Array(size)],
+      length: size,
+      latencyNs: 10n,
+      requestSeq: req,
+    });
+  rec.beginBatch();
+  assert.ok(writer.held);
+  const seqs = [reply(12, 16), reply(13, 600_000), reply(14, 16)];
+  rec.replyResidence(seqs, 3100n);
+  rec.endBatch();
+  assert.ok(!writer.held);
+  // Outside a batch, a reply that was written out before its residence keeps 0.
+  const late = reply(15, 16);
+  await writer.flush();
+  rec.replyResidence([late], 99n);
+  await writer.close();
+  const recs = decodeCapture(bytes()).records;
+  assert.deepEqual(
+    recs.map((r) => [r.kind, r.head, r.residenceNs, r.interfaceName]),
+    [
+      [RecordKind.FUSE_REQUEST, 12, 2500, "hiprio"],
+      [RecordKind.FUSE_REPLY, 12, 3100, "hiprio"],
+      [RecordKind.FUSE_REPLY, 13, 3100, "hiprio"],
+      [RecordKind.FUSE_REPLY, 14, 3100, "hiprio"],
+      [RecordKind.FUSE_REPLY, 15, undefined, "hiprio"],
+    ],
+  );
+  assert.deepEqual(unpackRequestAux(recs[0]!.aux), { descriptors: 2, writable: 4096 });
+  // The tap sees the batch and the residences (seqs are the capture's: the chain took 3).
+  assert.deepEqual(calls, ["begin", "residence 1,2,5 3100", "end", "residence 6 99"]);
 });

@@ -847,51 +847,58 @@ export class TraceProxy {
     }
     const seqs = this.#replySeqs;
     seqs.length = 0;
-    for (let i = 0; i < n; i++) {
-      const u = this.#usedScratch[i]!;
-      const f = u.id < q.size ? q.inflight[u.id] : undefined;
-      if (f === undefined) {
-        this.#rec.note({
-          type: "backend_used_unknown_head",
+    if (n === 0) return;
+    // Held until the residence is stamped: the replies' records must still be in memory.
+    this.#rec.beginBatch?.();
+    try {
+      for (let i = 0; i < n; i++) {
+        const u = this.#usedScratch[i]!;
+        const f = u.id < q.size ? q.inflight[u.id] : undefined;
+        if (f === undefined) {
+          this.#rec.note({
+            type: "backend_used_unknown_head",
+            queue: q.index,
+            head: u.id,
+            len: u.len,
+          });
+          continue;
+        }
+        q.inflight[u.id] = undefined;
+        q.busy[u.id] = 0;
+        const len = Math.min(u.len, f.capacity);
+        if (len !== u.len) {
+          this.#rec.note({
+            type: "backend_used_len_over_capacity",
+            queue: q.index,
+            head: u.id,
+            len: u.len,
+            capacity: f.capacity,
+          });
+        }
+        // Recorded before the guest can see the entry: after that it may reuse the buffers.
+        seqs.push(this.#rec.reply({
           queue: q.index,
           head: u.id,
-          len: u.len,
-        });
-        continue;
+          body: f.writable,
+          length: len,
+          latencyNs: seenNs - f.t0,
+          requestSeq: f.seq,
+        }));
+        this.#counts.replies++;
+        try {
+          guest.push(u.id, len);
+        } catch (err) {
+          this.#breakQueue(q, String(err));
+          return;
+        }
       }
-      q.inflight[u.id] = undefined;
-      q.busy[u.id] = 0;
-      const len = Math.min(u.len, f.capacity);
-      if (len !== u.len) {
-        this.#rec.note({
-          type: "backend_used_len_over_capacity",
-          queue: q.index,
-          head: u.id,
-          len: u.len,
-          capacity: f.capacity,
-        });
+      if (seqs.length > 0) {
+        const notifiedAt = this.#notifyGuest(q);
+        // Residence (call seen → guest notified) is only known now; the records are amended.
+        this.#rec.replyResidence(seqs, notifiedAt - seenNs);
       }
-      // Recorded before the guest can see the entry: after that it may reuse the buffers.
-      seqs.push(this.#rec.reply({
-        queue: q.index,
-        head: u.id,
-        body: f.writable,
-        length: len,
-        latencyNs: seenNs - f.t0,
-        requestSeq: f.seq,
-      }));
-      this.#counts.replies++;
-      try {
-        guest.push(u.id, len);
-      } catch (err) {
-        this.#breakQueue(q, String(err));
-        return;
-      }
-    }
-    if (seqs.length > 0) {
-      const notifiedAt = this.#notifyGuest(q);
-      // Residence (call seen → guest notified) is only known now; the records are amended.
-      this.#rec.replyResidence(seqs, notifiedAt - seenNs);
+    } finally {
+      this.#rec.endBatch?.();
     }
   }
 

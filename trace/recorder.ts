@@ -84,6 +84,14 @@ export interface TraceRecorder {
    * come after their bytes were recorded.
    */
   replyResidence(seqs: readonly number[], residenceNs: bigint): void;
+  /**
+   * A batch of replies starts: what is recorded until {@link endBatch}
+   * must stay amendable by {@link replyResidence} (a capture keeps it in
+   * memory). Optional: recorders that do not amend records skip it.
+   */
+  beginBatch?(): void;
+  /** The batch begun by {@link beginBatch} ended (after {@link replyResidence}). */
+  endBatch?(): void;
   /** A chain the guest made available that could not be relayed. */
   malformed(queue: number, head: number, reason: string): void;
   /** A kick or call. */
@@ -174,6 +182,12 @@ export class MemoryRecorder implements TraceRecorder {
     this.#replies.set(seq, event);
     return seq;
   }
+
+  /** Nothing to hold: events are amended in place. */
+  beginBatch(): void {}
+
+  /** Nothing to release. */
+  endBatch(): void {}
 
   /** Stamps the residence on replies recorded earlier. */
   replyResidence(seqs: readonly number[], residenceNs: bigint): void {

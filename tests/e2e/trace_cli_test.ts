@@ -4,7 +4,7 @@
  * the failure paths (the back-end killed, the proxy interrupted).
  */
 import assert from "node:assert/strict";
-import { CaptureReader, RecordFlag, RecordKind } from "../../capture/mod.ts";
+import { CaptureReader, RecordKind } from "../../capture/mod.ts";
 import { decodeReply, decodeRequest, type FuseRequest, FuseSession } from "../../decode/fuse.ts";
 import { decodeMessage } from "../../decode/vhost_user.ts";
 import { C_VIRTIOFSD } from "../../vm/mod.ts";
@@ -107,7 +107,8 @@ async function tally(path: string): Promise<Tally> {
   const byHead = new Map<string, string>();
   const reader = await CaptureReader.open(path);
   for await (const r of reader) {
-    const partial = (r.flags & RecordFlag.TRUNCATED) !== 0;
+    // Bodies cut by the snap length (256 by default) decode as far as they go.
+    const cut = { truncatedFrom: r.originalLength };
     if (r.kind === RecordKind.VHOST_USER) {
       const m = decodeMessage(r.body, r.fdCount, {
         channel: r.direction >= 2 ? "backend" : "frontend",
@@ -117,22 +118,21 @@ async function tally(path: string): Promise<Tally> {
       if (!m.known) t.vhostUnknown++;
     } else if (r.kind === RecordKind.FUSE_REQUEST) {
       t.requests++;
-      if (partial) continue; // cut by the snap length; its header still counts
-      const req = decodeRequest(r.body, session);
+      const req = decodeRequest(r.body, session, cut);
       const name = req.op?.name ?? `opcode ${req.header.opcode}`;
       t.ops.set(name, (t.ops.get(name) ?? 0) + 1);
       const key = `${r.queue}:${req.header.unique}`;
       inflight.set(key, req);
-      byHead.set(`${r.queue}:${Number(r.aux & 0xffffn)}`, key);
+      byHead.set(`${r.queue}:${r.head}`, key);
     } else if (r.kind === RecordKind.FUSE_REPLY) {
       t.replies++;
-      if (r.body.byteLength === 0 || partial) continue; // FORGET: used with no reply bytes
+      if (r.body.byteLength === 0) continue; // FORGET: used with no reply bytes
       const unique = new DataView(r.body.buffer, r.body.byteOffset).getBigUint64(8, true);
       const key = `${r.queue}:${unique}`;
       const req = inflight.get(key);
       assert.ok(req, `reply ${key} has no request`);
       inflight.delete(key);
-      const rep = decodeReply(r.body, req, session);
+      const rep = decodeReply(r.body, req, session, cut);
       if (rep.header.error !== 0) {
         const k = `${req.op?.name} ${rep.header.error}`;
         t.errors.set(k, (t.errors.get(k) ?? 0) + 1);

@@ -1,0 +1,392 @@
+/**
+ * `vfstrace show`: a capture as strace-like lines, one per FUSE operation
+ * (request + reply), streaming in constant memory; the engine is show/.
+ *
+ * @module
+ */
+import { Command, Option } from "@commander-js/extra-typings";
+import { CaptureReader, CaptureReadError } from "../capture/mod.ts";
+import {
+  EventFilter,
+  type FilterOptions,
+  FilterSyntaxError,
+  jsonLine,
+  LineFormatter,
+  Pairer,
+  parseDuration,
+  parseId,
+  parseQueue,
+  parseTimeBound,
+  type ShowEvent,
+  type TimeBound,
+} from "../show/mod.ts";
+import { CliError, colors, ExitCode, onInterrupt } from "./_common.ts";
+
+const FLUSH_INTERVAL_MS = 100;
+
+interface ShowOptions {
+  relative?: true | undefined;
+  delta?: true | undefined;
+  utc?: true | undefined;
+  verbose?: true | undefined;
+  hex?: true | undefined;
+  hexLimit: number;
+  control?: true | undefined;
+  all?: true | undefined;
+  order: string;
+  op?: string[] | undefined;
+  nodeid?: bigint[] | undefined;
+  unique?: bigint[] | undefined;
+  queue?: number[] | undefined;
+  errors?: true | undefined;
+  errno?: string[] | undefined;
+  slow?: number | undefined;
+  markSlow?: number | undefined;
+  name?: string | undefined;
+  since?: TimeBound | undefined;
+  until?: TimeBound | undefined;
+  json?: true | undefined;
+  follow?: true | undefined;
+  recover?: true | undefined;
+  maxInFlight?: number | undefined;
+  quiet?: true | undefined;
+}
+
+/** Runs a show/ parser, turning its FilterSyntaxError into a usage error. */
+function usage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof FilterSyntaxError) throw new CliError(e.message, ExitCode.Usage);
+    throw e;
+  }
+}
+
+function items(value: string): string[] {
+  return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+}
+
+/** A repeatable, comma-separated option, each item parsed by `parse`. */
+function list<T>(parse: (item: string) => T) {
+  return (value: string, previous: T[] | undefined): T[] => [
+    ...(previous ?? []),
+    ...items(value).map((v) => usage(() => parse(v))),
+  ];
+}
+
+function count(option: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) {
+      throw new CliError(
+        `${option}: expected a whole number ≥ ${min}, got '${value}'`,
+        ExitCode.Usage,
+      );
+    }
+    return n;
+  };
+}
+
+/** Builds the `show` subcommand. */
+export function showCommand(): Command<[string]> {
+  return new Command("show")
+    .description(
+      "Print a capture as strace-like lines: one per FUSE operation (request and reply paired, " +
+        "with arguments, result and latency), in the order operations complete.",
+    )
+    .argument("<file>", "the capture (pcapng), or - for standard input")
+    .addOption(new Option("-r, --relative", "times in seconds since the first record"))
+    .addOption(
+      new Option("-d, --delta", "times in seconds since the previous line").conflicts("relative"),
+    )
+    .option("--utc", "absolute times in UTC (default: local time)")
+    .option("-v, --verbose", "every field of both messages, as a tree under each line")
+    .option("-x, --hex", "hex dump of the message bodies under each line")
+    .option(
+      "--hex-limit <bytes>",
+      "bytes of each body the hex dump shows, 0 for all",
+      count("--hex-limit", 0),
+      1024,
+    )
+    .option("--control", "also show vhost-user messages (and record gaps)")
+    .option("--all", "also show vhost-user messages, notes, notifications and record gaps")
+    .addOption(
+      new Option("--order <order>", "print operations when they complete, or in request order")
+        .choices(["reply", "request"])
+        .default("reply"),
+    )
+    .option("--op <names>", "only these operations (LOOKUP,READ; repeatable)", list((s) => s))
+    .option(
+      "--nodeid <ids>",
+      "only operations involving these node ids",
+      list((s) => parseId(s, "--nodeid")),
+    )
+    .option(
+      "--unique <ids>",
+      "only these request uniques (decimal or 0x)",
+      list((s) => parseId(s, "--unique")),
+    )
+    .option("--queue <queues>", "only these queues (1, q1, hiprio)", list((s) => parseQueue(s)))
+    .option("-e, --errors", "only operations that failed")
+    .option(
+      "--errno <names>",
+      "only operations that failed with these errnos (ENOENT,EIO)",
+      list((s) => s),
+    )
+    .option(
+      "--slow <duration>",
+      "only operations at least this slow (2ms, 500us, 1.5s)",
+      (v: string) => usage(() => parseDuration(v, "--slow")),
+    )
+    .option(
+      "--mark-slow <duration>",
+      "highlight operations at least this slow (default 10ms)",
+      (v: string) => usage(() => parseDuration(v, "--mark-slow")),
+    )
+    .option("--name <glob>", "only operations with a name argument matching (*.log, f?)")
+    .option(
+      "--since <time>",
+      "nothing before: seconds since the start (2.5), a time of day (15:00:21) or a date-time",
+      (v: string) => usage(() => parseTimeBound(v, "--since")),
+    )
+    .option(
+      "--until <time>",
+      "nothing after (same forms as --since)",
+      (v: string) => usage(() => parseTimeBound(v, "--until")),
+    )
+    .addOption(
+      new Option("--json", "one JSON object per line (NDJSON) with every decoded field")
+        .conflicts(["verbose", "hex"]),
+    )
+    .option("-f, --follow", "keep reading as the capture grows, until interrupted (Ctrl-C)")
+    .option("--recover", "skip damaged blocks instead of stopping at the first")
+    .option(
+      "--max-in-flight <n>",
+      "requests awaiting a reply kept before the oldest is shown as unanswered (default 16384)",
+      count("--max-in-flight", 1),
+    )
+    .option("-q, --quiet", "no warnings on stderr (unanswered, undecodable, lost records)")
+    .addHelpText(
+      "after",
+      `
+Lines: time queue OPERATION arguments = result <latency>
+  15:00:49.984566 q1 LOOKUP      nodeid=1 "tree" = -ENOENT <127µs>
+  15:00:50.178490 q1 WRITE       nodeid=8 fh=0 off=0 size=1048576 = 1048576 <525µs>
+  15:00:50.083555 hiprio FORGET  nodeid=3 nlookup=2 <229µs>
+The time is the request's; a line is printed when the operation completes (as strace
+does), so with overlapping requests times are not sorted (--order request sorts them).
+Queue 0 is hiprio. Requests still unanswered at the end are shown with "= ? <unanswered>".
+Errors are red and operations slower than --mark-slow yellow on a terminal (NO_COLOR
+turns colour off).
+
+JSON (--json): one object per line; 64-bit values are numbers when at most 2^53-1, else
+decimal strings; timestamp_ns is a string, time an ISO 8601 UTC text.
+
+Exit status: 0 success (also when the reader of the output goes away, as with | head),
+1 the capture is corrupt (stops at the damage; --recover skips it), 2 bad usage,
+3 the file is missing or unreadable.
+
+Examples:
+  vfstrace show run.pcapng | less
+  vfstrace show run.pcapng --errors --op LOOKUP,OPEN
+  vfstrace show run.pcapng --slow 2ms -r
+  vfstrace show run.pcapng --name '*.log' --json | jq .latency_ns
+  vfstrace show -f run.pcapng`,
+    )
+    .action(async (file, opts) => {
+      await runShow(file, opts);
+    });
+}
+
+/** Buffered stdout that stops quietly when the reader goes away (EPIPE). */
+class Output {
+  #parts: string[] = [];
+  #size = 0;
+  #enc = new TextEncoder();
+  /** The reader closed the pipe: stop producing. */
+  closed = false;
+
+  line(s: string): void {
+    if (this.closed) return;
+    this.#parts.push(s);
+    this.#size += s.length;
+    if (this.#size >= 1 << 16) this.flush();
+  }
+
+  flush(): void {
+    if (this.#parts.length === 0 || this.closed) return;
+    const bytes = this.#enc.encode(this.#parts.join("\n") + "\n");
+    this.#parts = [];
+    this.#size = 0;
+    try {
+      // Sync writes: a slow pager simply holds us back, no queue grows.
+      for (let off = 0; off < bytes.byteLength;) off += Deno.stdout.writeSync(bytes.subarray(off));
+    } catch (e) {
+      if (e instanceof Deno.errors.BrokenPipe) this.closed = true;
+      else throw e;
+    }
+  }
+}
+
+function filterOptions(opts: ShowOptions): FilterOptions {
+  return {
+    ops: opts.op,
+    nodeids: opts.nodeid,
+    uniques: opts.unique,
+    queues: opts.queue,
+    errorsOnly: opts.errors === true,
+    errnos: opts.errno,
+    slowerThanNs: opts.slow,
+    namePattern: opts.name,
+    since: opts.since,
+    until: opts.until,
+    timeZone: opts.utc === true ? "utc" : "local",
+  };
+}
+
+async function openReader(
+  file: string,
+  opts: ShowOptions,
+  signal: AbortSignal | undefined,
+): Promise<CaptureReader> {
+  const ropts = {
+    recover: opts.recover === true,
+    follow: opts.follow === true,
+    signal,
+  };
+  if (file === "-") return CaptureReader.stdin(ropts);
+  try {
+    const st = await Deno.stat(file);
+    if (st.isDirectory) {
+      throw new CliError(`${file} is a directory, not a capture`, ExitCode.Environment);
+    }
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`cannot open ${file}: ${(e as Error).message}`, ExitCode.Environment);
+  }
+  try {
+    return await CaptureReader.open(file, ropts);
+  } catch (e) {
+    throw new CliError(`cannot open ${file}: ${(e as Error).message}`, ExitCode.Environment, {
+      cause: e,
+    });
+  }
+}
+
+async function runShow(file: string, opts: ShowOptions): Promise<void> {
+  const filter = usage(() => new EventFilter(filterOptions(opts)));
+  const json = opts.json === true;
+  const showControl = opts.control === true || opts.all === true;
+  const showAll = opts.all === true;
+  const formatter = new LineFormatter({
+    time: opts.relative === true ? "relative" : opts.delta === true ? "delta" : "absolute",
+    timeZone: opts.utc === true ? "utc" : "local",
+    colors,
+    slowNs: opts.markSlow,
+    verbose: opts.verbose === true,
+    hex: opts.hex === true,
+    hexLimit: opts.hexLimit,
+  });
+  const out = new Output();
+  const onEvent = (ev: ShowEvent): void => {
+    if (ev.type === "fuse") {
+      if (!filter.matches(ev)) return;
+    } else {
+      const wanted = ev.type === "vhost-user" || ev.type === "gap" ? showControl : showAll;
+      if (!wanted || !filter.inTime(ev.timestampNs)) return;
+    }
+    let text: string;
+    try {
+      text = json ? jsonLine(ev) : formatter.format(ev);
+    } catch (e) {
+      // A formatter bug costs one line, not the rest of a long capture.
+      const at = ev.type === "gap"
+        ? ""
+        : ` (record seq ${
+          "record" in ev ? ev.record.seq : ev.request?.record.seq ?? ev.reply?.record.seq
+        })`;
+      text = `${formatter.time(ev.timestampNs)} [cannot show this ${ev.type} event${at}: ${
+        (e as Error).message
+      }]`;
+    }
+    out.line(text);
+  };
+  const pairer = new Pairer({
+    onEvent,
+    order: opts.order === "request" ? "request" : "reply",
+    maxInFlight: opts.maxInFlight,
+  });
+
+  // --follow ends with Ctrl-C: stop reading, show what is still in flight, then exit.
+  const abort = opts.follow === true ? new AbortController() : undefined;
+  let finished: () => void = () => {};
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  const unregister = abort === undefined ? () => {} : onInterrupt(() => {
+    abort.abort();
+    return done;
+  });
+
+  const reader = await openReader(file, opts, abort?.signal);
+  let first = true;
+  let failure: CaptureReadError | undefined;
+  // Lines wait in the buffer at most this long: a growing capture (--follow, a pipe from
+  // `vfstrace trace -w -`) shows up as it comes, while a file streams in 64 KiB writes.
+  const ticker = setInterval(() => out.flush(), FLUSH_INTERVAL_MS);
+  try {
+    for await (const rec of reader) {
+      if (first) {
+        first = false;
+        formatter.origin = rec.timestampNs;
+        filter.setOrigin(rec.timestampNs);
+      }
+      pairer.push(rec);
+      if (out.closed) break;
+    }
+  } catch (e) {
+    if (!(e instanceof CaptureReadError)) throw e;
+    failure = e;
+  } finally {
+    clearInterval(ticker);
+  }
+  try {
+    if (!out.closed) pairer.finish();
+    out.flush();
+  } finally {
+    finished();
+    unregister();
+  }
+  if (out.closed) return;
+  if (failure !== undefined) {
+    const hint = failure.reason === "io" || opts.recover === true
+      ? ""
+      : "; --recover skips damaged blocks";
+    throw new CliError(`${failure.message}${hint}`, ExitCode.Failure);
+  }
+  if (opts.quiet !== true) warn(reader, pairer);
+}
+
+function warn(reader: CaptureReader, pairer: Pairer): void {
+  const s = pairer.stats;
+  const say = (m: string) => console.error(colors.yellow(`vfstrace show: ${m}`));
+  if (reader.truncatedAt !== undefined) {
+    say(
+      `the capture ends inside a record at offset ${reader.truncatedAt} ` +
+        "(still being written, or cut short)",
+    );
+  }
+  if (reader.stats.recoveries > 0) {
+    const r = reader.recoveries;
+    say(
+      `skipped ${reader.stats.recoveries} damaged stretch(es)` +
+        (r[0] === undefined ? "" : `, the first at offset ${r[0].offset}: ${r[0].message}`),
+    );
+  }
+  if (s.lostRecords > 0) say(`${s.lostRecords} records missing (gaps in seq)`);
+  if (s.evicted > 0) {
+    say(`${s.evicted} requests waited too long and were shown as unanswered (--max-in-flight)`);
+  }
+  const unanswered = s.unanswered - s.evicted;
+  if (unanswered > 0) say(`${unanswered} requests without a reply at the end of the capture`);
+  if (s.undecodable > 0) say(`${s.undecodable} operations could not be fully decoded`);
+  if (s.orphanReplies > 0) say(`${s.orphanReplies} replies without their request`);
+}
