@@ -7,6 +7,8 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { CaptureWriter } from "../capture/mod.ts";
 import { CaptureRecorder } from "../trace/capture_recorder.ts";
+import { LiveOutput } from "../trace/live.ts";
+import type { ShowRecord } from "../show/mod.ts";
 import { MASKED_PROTOCOL_FEATURES, MASKED_VIRTIO_FEATURES } from "../trace/proxy.ts";
 import { BackendError, type BackendSpec, type ListenOn, runTrace } from "../trace/run.ts";
 import { CliError, colors, ExitCode, onInterrupt } from "./_common.ts";
@@ -79,7 +81,7 @@ export function traceCommand(): Command<[string[]]> {
       DEFAULT_SNAPLEN,
     )
     .option("--notifications", "also record every kick and call")
-    .option("-q, --quiet", "no summary on stderr")
+    .option("-q, --quiet", "no live lines and no summary (with -w -, lines go nowhere anyway)")
     .addHelpText(
       "after",
       `
@@ -144,9 +146,15 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
     throw new CliError(`cannot write the capture ${opts.write}`, ExitCode.Failure, { cause: err });
   }
   // Without -w the session is still decoded and counted; only the summary is printed.
-  const recorder = writer === undefined
-    ? new CaptureRecorder(new CaptureWriter({ writeSync: (p) => p.byteLength }), {})
-    : new CaptureRecorder(writer, { notifications: opts.notifications === true });
+  // One line per operation on stdout while it runs (unless stdout carries the capture).
+  const live = quiet ? undefined : new LiveOutput({ write: writeStdout, colors });
+  const recorder = new CaptureRecorder(
+    writer ?? new CaptureWriter({ writeSync: (p) => p.byteLength }),
+    {
+      notifications: opts.notifications === true,
+      ...(live === undefined ? {} : { onRecord: (r: ShowRecord) => live.push(r) }),
+    },
+  );
 
   const abort = new AbortController();
   const unregister = onInterrupt(async () => {
@@ -174,6 +182,10 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
     await writer?.close().catch((err) => {
       throw new CliError(`capture ${opts.write}: ${(err as Error).message}`, ExitCode.Failure);
     });
+  }
+  if (live !== undefined) {
+    live.finish();
+    console.error(colors.dim(live.summaryText().trimEnd()));
   }
   const end = result.end;
   if (end !== undefined) {
@@ -205,5 +217,17 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
   }
   if (end?.error !== undefined && end.closedBy === "proxy") {
     throw new CliError(`the proxy stopped: ${end.error.message}`, ExitCode.Failure);
+  }
+}
+
+const stdoutBytes = new TextEncoder();
+
+/** Writes all of `text` to stdout; a closed pipe (EPIPE) silently ends the live output. */
+function writeStdout(text: string): void {
+  let bytes = stdoutBytes.encode(text);
+  try {
+    while (bytes.byteLength > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
   }
 }

@@ -18,6 +18,7 @@ import {
   VhostUserDirection,
 } from "../capture/mod.ts";
 import {
+  concatSegments,
   NotifyKind,
   type ReplyRecord,
   type RequestRecord,
@@ -25,6 +26,7 @@ import {
   VhostDirection,
 } from "./recorder.ts";
 import { fuseOp } from "../decode/fuse_table.ts";
+import type { ShowRecord } from "../show/mod.ts";
 
 const VHOST_DIRECTION: Record<VhostDirection, number> = {
   [VhostDirection.FrontToBack]: VhostUserDirection.FRONTEND_TO_BACKEND,
@@ -46,19 +48,54 @@ export interface CaptureRecorderOptions {
   notifications?: boolean;
   /** Sees every request/reply/note after it is written (live output, counters). */
   tap?: TraceRecorder;
+  /**
+   * Receives each FUSE record as written (same seq and timestamp; bodies
+   * copied, cut at {@link LIVE_BODY_LIMIT}): the live output.
+   */
+  onRecord?: (record: ShowRecord) => void;
 }
+
+/** Body bytes passed to `onRecord`: enough for every header, argument and name. */
+export const LIVE_BODY_LIMIT = 64 * 1024;
 
 /** A TraceRecorder writing to a {@link CaptureWriter}. */
 export class CaptureRecorder implements TraceRecorder {
   #writer: CaptureWriter;
   #notifications: boolean;
   #tap: TraceRecorder | undefined;
+  #onRecord: ((record: ShowRecord) => void) | undefined;
 
   /** Records into `writer` (the caller closes it). */
   constructor(writer: CaptureWriter, options: CaptureRecorderOptions = {}) {
     this.#writer = writer;
     this.#notifications = options.notifications ?? false;
     this.#tap = options.tap;
+    this.#onRecord = options.onRecord;
+  }
+
+  /** Hands a copy of a record just written to the live output. */
+  #live(
+    kind: number,
+    seq: number,
+    timestampNs: bigint,
+    fields: { queue: number; head: number; flags: number; aux: bigint },
+    body: readonly Uint8Array[],
+    length: number,
+  ): void {
+    const kept = Math.min(length, LIVE_BODY_LIMIT);
+    this.#onRecord?.({
+      timestampNs,
+      kind,
+      flags: fields.flags | (kept < length ? RecordFlag.TRUNCATED : 0),
+      queue: fields.queue,
+      fdCount: 0,
+      direction: 0,
+      seq,
+      aux: fields.aux,
+      head: fields.head,
+      body: concatSegments(body, kept),
+      originalLength: length,
+    });
   }
 
   /** Writes a VHOST_USER record. */
@@ -78,20 +115,38 @@ export class CaptureRecorder implements TraceRecorder {
    * CaptureWriter.append).
    */
   request(r: RequestRecord): number {
+    const timestampNs = this.#writer.nowNs();
+    // A chain's capacity is a sum of u32 lengths: saturate rather than fail the relay.
+    const aux = packRequestAux(
+      Math.min(r.descriptors, 0xffff),
+      Math.min(r.writableCapacity, 0xffffffff),
+    );
     const seq = this.#writer.append({
+      timestampNs,
       kind: RecordKind.FUSE_REQUEST,
       queue: r.queue,
       head: r.head,
       residenceNs: r.residenceNs < 0n ? 0n : r.residenceNs,
       body: r.body,
-      // A chain's capacity is a sum of u32 lengths: saturate rather than fail the relay.
-      aux: packRequestAux(
-        Math.min(r.descriptors, 0xffff),
-        Math.min(r.writableCapacity, 0xffffffff),
-      ),
+      aux,
       // Only a snap length looks at it: spare the lookup otherwise.
       keep: this.#writer.snaplen === undefined ? undefined : requestKeep(r.body),
     });
+    if (this.#onRecord !== undefined) {
+      this.#live(
+        RecordKind.FUSE_REQUEST,
+        seq,
+        timestampNs,
+        {
+          queue: r.queue,
+          head: r.head,
+          flags: 0,
+          aux,
+        },
+        r.body,
+        r.length,
+      );
+    }
     this.#tap?.request(r);
     return seq;
   }
@@ -109,14 +164,33 @@ export class CaptureRecorder implements TraceRecorder {
       body.push(part);
       left -= part.byteLength;
     }
+    const timestampNs = this.#writer.nowNs();
+    const flags = r.requestSeq >= 0 ? RecordFlag.PAIRED : 0;
+    const aux = r.latencyNs < 0n ? 0n : r.latencyNs;
     const seq = this.#writer.append({
+      timestampNs,
       kind: RecordKind.FUSE_REPLY,
       queue: r.queue,
       head: r.head,
       body,
-      flags: r.requestSeq >= 0 ? RecordFlag.PAIRED : 0,
-      aux: r.latencyNs < 0n ? 0n : r.latencyNs,
+      flags,
+      aux,
     });
+    if (this.#onRecord !== undefined) {
+      this.#live(
+        RecordKind.FUSE_REPLY,
+        seq,
+        timestampNs,
+        {
+          queue: r.queue,
+          head: r.head,
+          flags,
+          aux,
+        },
+        body,
+        r.length,
+      );
+    }
     this.#tap?.reply(r);
     return seq;
   }
