@@ -10,10 +10,7 @@
  *
  * Run: deno task bench:trace [--rounds 3] [--files 2000] [--mib 256]
  */
-import { CaptureWriter } from "../capture/mod.ts";
-import { CaptureRecorder } from "../trace/capture_recorder.ts";
-import type { ReplyRecord, RequestRecord, TraceRecorder } from "../trace/recorder.ts";
-import { runTrace } from "../trace/run.ts";
+import { CaptureReader, RecordKind } from "../capture/mod.ts";
 import { bootGuest, C_VIRTIOFSD, prepareGuest, Virtiofsd, type Workload } from "../vm/mod.ts";
 
 function arg(name: string, fallback: number): number {
@@ -24,9 +21,6 @@ function arg(name: string, fallback: number): number {
 const ROUNDS = arg("rounds", 3);
 const FILES = arg("files", 2000);
 const MIB = arg("mib", 256);
-const BUSY = Deno.args.includes("--busy-poll")
-  ? Number(Deno.args[Deno.args.indexOf("--busy-poll") + 1])
-  : undefined;
 
 const workload: Workload = {
   name: "trace-bench",
@@ -45,57 +39,80 @@ check stream_read t_stream_read
 `,
 };
 
-/** Collects residence samples while the capture records everything. */
-class ResidenceTap implements TraceRecorder {
+/** Residence samples read back from the proxied runs' captures. */
+class Residence {
   requests: number[] = [];
   replies: number[] = [];
-  vhostUser(): void {}
-  request(r: RequestRecord): number {
-    this.requests.push(Number(r.residenceNs));
-    return 0;
+
+  async readCapture(path: string): Promise<void> {
+    for await (const r of await CaptureReader.open(path)) {
+      if (r.residenceNs === undefined) continue;
+      if (r.kind === RecordKind.FUSE_REQUEST) this.requests.push(Number(r.residenceNs));
+      else if (r.kind === RecordKind.FUSE_REPLY) this.replies.push(Number(r.residenceNs));
+    }
   }
-  reply(_r: ReplyRecord): number {
-    return 0;
+}
+
+const CLI = new URL("../cmd/vfstrace.ts", import.meta.url).pathname;
+
+async function waitForSocket(path: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    try {
+      if ((await Deno.stat(path)).isSocket) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 10));
   }
-  replyResidence(seqs: readonly number[], ns: bigint): void {
-    for (let i = 0; i < seqs.length; i++) this.replies.push(Number(ns));
-  }
-  malformed(): void {}
-  notify(): void {}
-  note(): void {}
+  throw new Error(`no socket at ${path}`);
 }
 
 type Times = Record<string, number>;
 
-async function runOnce(proxied: boolean, tap: ResidenceTap): Promise<Times> {
+async function runOnce(proxied: boolean, residence: Residence): Promise<Times> {
   const share = await Deno.makeTempDir({ prefix: "vfstrace-bench-share-" });
   const dir = await Deno.makeTempDir({ prefix: "vfstrace-bench-" });
   const prepared = await prepareGuest({ workload });
   try {
     let socketPath = `${dir}/virtiofsd.sock`;
-    let finished: Promise<unknown>;
     let daemon: Virtiofsd | undefined;
-    let writer: CaptureWriter | undefined;
+    let trace: Deno.ChildProcess | undefined;
+    const capture = `${dir}/bench.pcapng`;
     if (proxied) {
+      // The CLI as users run it: its own process, recording with the default snap length.
       socketPath = `${dir}/proxy.sock`;
-      writer = CaptureWriter.create(`${dir}/bench.pcapng`, { snaplen: 256 });
-      let listening!: () => void;
-      const ready = new Promise<void>((r) => (listening = r));
-      finished = runTrace({
-        listen: { socketPath },
-        backend: { command: [C_VIRTIOFSD, "--socket-path={socket}", "-o", `source=${share}`] },
-        recorder: new CaptureRecorder(writer, { tap }),
-        onListening: () => listening(),
-        ...(BUSY === undefined ? {} : { busyPoll: { minMicros: BUSY, maxMicros: BUSY } }),
-      });
-      await ready;
+      trace = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--quiet",
+          "--allow-all",
+          CLI,
+          "trace",
+          "--quiet",
+          "--socket-path",
+          socketPath,
+          "-w",
+          capture,
+          "--",
+          C_VIRTIOFSD,
+          "--socket-path={socket}",
+          "-o",
+          `source=${share}`,
+        ],
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn();
+      await waitForSocket(socketPath);
     } else {
       daemon = await Virtiofsd.start({ socketPath, sharedDir: share, xattr: false });
-      finished = daemon.wait(30_000);
     }
     const report = await bootGuest(prepared, { socketPath, timeoutMs: 600_000 });
-    await finished;
-    await writer?.close();
+    if (trace !== undefined) {
+      const st = await trace.status;
+      if (!st.success) throw new Error(`vfstrace trace exited with ${st.code}`);
+      await residence.readCapture(capture);
+    }
+    await daemon?.wait(30_000);
     await daemon?.stop();
     if (!report.passed) {
       throw new Error(
@@ -124,7 +141,7 @@ function percentile(xs: number[], q: number): number {
 
 const direct: Times[] = [];
 const proxied: Times[] = [];
-const tap = new ResidenceTap();
+const tap = new Residence();
 for (let round = 0; round < ROUNDS; round++) {
   // Alternate so drift in machine load hits both sides alike.
   direct.push(await runOnce(false, tap));
