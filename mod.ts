@@ -7,7 +7,11 @@
  * - vhost: vhost-user framing over sockets;
  * - virtq: split virtqueues over mapped guest memory;
  * - decode: pure codecs for vhost-user and FUSE;
+ * - capture: the pcapng capture writer and streaming reader (format:
+ *   docs/capture-format.md);
+ * - client: a built-in vhost-user front-end (drives any back-end without QEMU);
  * - trace: the tracing proxy;
+ * - show: pairing of recorded FUSE requests and replies, strace-like lines;
  * - vm: the real-guest rig (QEMU + Debian cloud kernel).
  *
  * @module
@@ -19,6 +23,9 @@ export * as vhostUser from "./decode/vhost_user.ts";
 export * as fuse from "./decode/fuse.ts";
 export * as struct from "./decode/struct.ts";
 export * as vm from "./vm/mod.ts";
+export * as capture from "./capture/mod.ts";
+export * as client from "./client/mod.ts";
+export * as show from "./show/mod.ts";
 export {
   MASKED_PROTOCOL_FEATURES,
   MASKED_VIRTIO_FEATURES,
