@@ -12,6 +12,7 @@
  * - client: a built-in vhost-user front-end (drives any back-end without QEMU);
  * - trace: the tracing proxy;
  * - show: pairing of recorded FUSE requests and replies, strace-like lines;
+ * - stats, report: per-opcode statistics and the HTML report;
  * - vm: the real-guest rig (QEMU + Debian cloud kernel).
  *
  * @module
@@ -26,6 +27,8 @@ export * as vm from "./vm/mod.ts";
 export * as capture from "./capture/mod.ts";
 export * as client from "./client/mod.ts";
 export * as show from "./show/mod.ts";
+export * as stats from "./stats/mod.ts";
+export * as report from "./report/mod.ts";
 export {
   MASKED_PROTOCOL_FEATURES,
   MASKED_VIRTIO_FEATURES,

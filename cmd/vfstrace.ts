@@ -7,7 +7,9 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import denoJson from "../deno.json" with { type: "json" };
 import { CliError, ExitCode, printError, runInterruptCleanups } from "./_common.ts";
 import { guestCommand } from "./_guest.ts";
+import { reportCommand } from "./_report.ts";
 import { showCommand } from "./_show.ts";
+import { statsCommand } from "./_stats.ts";
 import { traceCommand } from "./_trace.ts";
 
 /** Builds the `vfstrace` program with all of its subcommands. */
@@ -34,6 +36,8 @@ Exit status:
   program.addCommand(traceCommand());
   program.addCommand(guestCommand());
   program.addCommand(showCommand());
+  program.addCommand(statsCommand());
+  program.addCommand(reportCommand());
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }
