@@ -8,6 +8,7 @@ import denoJson from "../deno.json" with { type: "json" };
 import { CliError, ExitCode, printError, runInterruptCleanups } from "./_common.ts";
 import { guestCommand } from "./_guest.ts";
 import { reportCommand } from "./_report.ts";
+import { serveCommand } from "./_serve.ts";
 import { showCommand } from "./_show.ts";
 import { statsCommand } from "./_stats.ts";
 import { traceCommand } from "./_trace.ts";
@@ -38,6 +39,7 @@ Exit status:
   program.addCommand(showCommand());
   program.addCommand(statsCommand());
   program.addCommand(reportCommand());
+  program.addCommand(serveCommand());
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

@@ -1,7 +1,7 @@
 /**
  * sys: the libc layer. Raw fds, Unix sockets with fd passing, eventfd,
  * epoll and an event loop, memfd and mmap, extended attributes, errno as
- * typed errors.
+ * typed errors, and the *at file-system calls of the file server.
  *
  * @module
  */
@@ -14,4 +14,5 @@ export * from "./event_loop.ts";
 export * from "./memory.ts";
 export * from "./socket.ts";
 export * from "./xattr.ts";
+export * from "./fs.ts";
 export { LIBC_PATH } from "./_libc.ts";

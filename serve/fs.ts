@@ -1,0 +1,1010 @@
+/**
+ * The FUSE file server: answers each FUSE request by acting on the shared
+ * directory through fds (see inodes.ts), writing the reply straight into the
+ * descriptor chain's writable buffers. READ data goes from the file into
+ * guest memory with one preadv, WRITE data from guest memory to the file with
+ * one pwritev: no copy in between.
+ *
+ * Opcodes answered ENOSYS, as the reference daemons do, so the guest kernel
+ * falls back or remembers the lack: ACCESS (the kernel then grants what its
+ * own permission checks grant: no extra check in the server, as in
+ * virtiofsd's passthrough), IOCTL, POLL, BMAP (no block devices), SETUPMAPPING
+ * and REMOVEMAPPING (DAX needs a shared memory window this device does not
+ * offer), NOTIFY_REPLY, TMPFILE, STATX (the kernel falls back to GETATTR),
+ * COPY_FILE_RANGE_64, CUSE_INIT, unknown opcodes; the xattr family without
+ * `xattr`; GETLK/SETLK/SETLKW without `posixLock` (never sent then: the
+ * kernel keeps locks local unless POSIX_LOCKS is negotiated).
+ *
+ * @module
+ */
+import {
+  At,
+  close,
+  copyFileRange,
+  dup,
+  fallocate,
+  fchmodat,
+  fchownat,
+  fcntlLock,
+  Flock,
+  flock,
+  fstat,
+  fstatfs,
+  fsync,
+  ftruncate,
+  getdents64,
+  getxattr,
+  linkat,
+  listxattr,
+  LockCmd,
+  LockType,
+  lseek,
+  mkdirat,
+  mknodat,
+  O,
+  openat,
+  preadv,
+  procFdPath,
+  pwritev,
+  readlinkat,
+  removexattr,
+  renameat2,
+  S,
+  Seek,
+  setxattr,
+  type Stat,
+  symlinkat,
+  syncfs,
+  SysError,
+  type TimeSpec,
+  unlinkat,
+  utimensat,
+} from "../sys/mod.ts";
+import { Errno } from "../sys/errno.ts";
+import {
+  decodeName,
+  decodeRequest,
+  encodeErrorReply,
+  encodeName,
+  encodeReplySegments,
+  FUSE_KERNEL_MINOR_VERSION,
+  FUSE_KERNEL_VERSION,
+  type FuseDirentInit,
+  type FuseReplyInit,
+  type FuseRequest,
+  FuseSession,
+  InitFlags,
+  Opcode,
+  OUT_HEADER_SIZE,
+  type StructInit,
+} from "../decode/fuse.ts";
+import { type Inode, InodeTable } from "./inodes.ts";
+import { HandleTable } from "./handles.ts";
+
+/** How long the guest may cache entries and attributes (virtiofsd's `--cache`). */
+export type CacheMode = "auto" | "always" | "metadata" | "never";
+
+/** Options of {@link FileServer}. */
+export interface FileServerOptions {
+  /** The shared directory. */
+  sharedDir: string;
+  /** Caching policy (default auto). */
+  cache?: CacheMode;
+  /** Serve extended attributes (default false: the xattr family answers ENOSYS). */
+  xattr?: boolean;
+  /** Refuse every change with EROFS. */
+  readonly?: boolean;
+  /** Tell the guest about submounts (FUSE_SUBMOUNTS, FUSE_ATTR_SUBMOUNT on mount points). */
+  announceSubmounts?: boolean;
+  /** Serve POSIX byte-range locks (negotiates POSIX_LOCKS). */
+  posixLock?: boolean;
+  /** Serve flock(2) locks (negotiates FLOCK_LOCKS). */
+  flock?: boolean;
+  /** Allow opening device nodes (default false: EPERM). */
+  allowDevices?: boolean;
+  /** Diagnostics. */
+  log?: (message: string) => void;
+}
+
+/** Oldest protocol minor served: 7.31 brought the fuse_init_out this server relies on. */
+export const MIN_MINOR = 31;
+/** Largest WRITE (and READ) the server negotiates: 1 MiB. */
+export const MAX_WRITE = 1 << 20;
+const PAGE = 4096;
+
+const FATTR = {
+  MODE: 1 << 0,
+  UID: 1 << 1,
+  GID: 1 << 2,
+  SIZE: 1 << 3,
+  ATIME: 1 << 4,
+  MTIME: 1 << 5,
+  FH: 1 << 6,
+  ATIME_NOW: 1 << 7,
+  MTIME_NOW: 1 << 8,
+} as const;
+const FOPEN = { DIRECT_IO: 1, KEEP_CACHE: 2, CACHE_DIR: 8 } as const;
+const GETATTR_FH = 1;
+const FSYNC_FDATASYNC = 1;
+const RELEASE_FLOCK_UNLOCK = 2;
+const LK_FLOCK = 1;
+const ATTR_SUBMOUNT = 1;
+/** OFFSET_MAX: a FUSE lock range ending here runs to the end of the file. */
+const OFFSET_MAX = 0x7fff_ffff_ffff_ffffn;
+const DIRENT_HEAD = 24;
+const ENTRY_OUT_SIZE = 128;
+const SETLKW_RETRY_MS = 10;
+
+const flag = (name: string): bigint => InitFlags.bit(name) ?? 0n;
+
+/** An error a handler throws to answer `-errno`. */
+export class FuseError extends Error {
+  /** errno to answer. */
+  readonly errno: number;
+  /** Creates the error. */
+  constructor(errno: number, message: string) {
+    super(message);
+    this.name = "FuseError";
+    this.errno = errno;
+  }
+}
+
+/** What {@link FileServer.handle} did with one request. */
+export interface Served {
+  /** The request as decoded (undefined when it did not decode). */
+  request: FuseRequest | undefined;
+  /** Bytes written to the writable buffers (0: no reply, e.g. FORGET). */
+  len: number;
+}
+
+function u64(v: bigint): bigint {
+  return BigInt.asUintN(64, v);
+}
+
+function attrOf(st: Stat, flags = 0): StructInit {
+  return {
+    ino: st.ino,
+    size: u64(st.size),
+    blocks: u64(st.blocks),
+    atime: u64(st.atime),
+    mtime: u64(st.mtime),
+    ctime: u64(st.ctime),
+    atimensec: st.atimeNsec,
+    mtimensec: st.mtimeNsec,
+    ctimensec: st.ctimeNsec,
+    mode: st.mode,
+    nlink: Number(BigInt.asUintN(32, st.nlink)),
+    uid: st.uid,
+    gid: st.gid,
+    // The kernel's 32-bit dev encoding equals glibc's low word for usual numbers.
+    rdev: Number(BigInt.asUintN(32, st.rdev)),
+    blksize: st.blksize,
+    flags,
+  };
+}
+
+/** Writes `data` across `buffers` from their start; returns the bytes written. */
+export function scatter(data: readonly Uint8Array[], buffers: readonly Uint8Array[]): number {
+  let bi = 0;
+  let bo = 0;
+  let total = 0;
+  for (const d of data) {
+    let off = 0;
+    while (off < d.byteLength && bi < buffers.length) {
+      const b = buffers[bi]!;
+      const n = Math.min(b.byteLength - bo, d.byteLength - off);
+      b.set(d.subarray(off, off + n), bo);
+      off += n;
+      bo += n;
+      total += n;
+      if (bo === b.byteLength) {
+        bi++;
+        bo = 0;
+      }
+    }
+  }
+  return total;
+}
+
+/** Views of `buffers` covering bytes [start, start + length) of their concatenation. */
+export function sliceViews(
+  buffers: readonly Uint8Array[],
+  start: number,
+  length: number,
+): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let skip = start;
+  let left = length;
+  for (const b of buffers) {
+    if (left <= 0) break;
+    if (skip >= b.byteLength) {
+      skip -= b.byteLength;
+      continue;
+    }
+    const n = Math.min(b.byteLength - skip, left);
+    out.push(b.subarray(skip, skip + n));
+    left -= n;
+    skip = 0;
+  }
+  return out;
+}
+
+function nameBytes(name: string): Uint8Array {
+  const b = encodeName(name);
+  // One component only: '/' or an empty name would reach outside the table's fds.
+  if (b.byteLength === 0 || b.includes(0x2f)) {
+    throw new FuseError(Errno.EINVAL, `invalid name ${JSON.stringify(name)}`);
+  }
+  return b;
+}
+
+/** A new entry's name: also not "." or "..", which cannot be created. */
+function newName(name: string): Uint8Array {
+  const b = nameBytes(name);
+  if (name === "." || name === "..") throw new FuseError(Errno.EEXIST, `cannot create ${name}`);
+  return b;
+}
+
+function num(v: unknown): number {
+  return typeof v === "bigint" ? Number(v) : typeof v === "number" ? v : 0;
+}
+
+function big(v: unknown): bigint {
+  return typeof v === "bigint" ? v : typeof v === "number" ? BigInt(v) : 0n;
+}
+
+interface PendingLock {
+  unique: bigint;
+  timer: ReturnType<typeof setTimeout>;
+  finish: (errno: number) => void;
+}
+
+/**
+ * One FUSE connection's file server. {@link handle} serves a request given
+ * as a chain's readable and writable buffers; SETLKW may answer later (a
+ * Promise), everything else answers at once.
+ */
+export class FileServer {
+  readonly #opts: FileServerOptions;
+  readonly #inodes: InodeTable;
+  readonly #handles = new HandleTable();
+  readonly #cache: CacheMode;
+  readonly #timeout: bigint;
+  readonly #log: (m: string) => void;
+  readonly #asRoot: boolean;
+  #session = new FuseSession();
+  #pending = new Map<bigint, PendingLock>();
+  #dirBuf = new Uint8Array(64 * 1024);
+
+  /** Opens the shared directory; throws SysError when it cannot. */
+  constructor(options: FileServerOptions) {
+    this.#opts = options;
+    this.#inodes = new InodeTable(options.sharedDir);
+    this.#cache = options.cache ?? "auto";
+    // virtiofsd's timeouts: never 0, auto/metadata 1 s, always a day.
+    this.#timeout = this.#cache === "never" ? 0n : this.#cache === "always" ? 86400n : 1n;
+    this.#log = options.log ?? (() => {});
+    let uid = -1;
+    try {
+      uid = Deno.uid() ?? -1;
+    } catch {
+      // Without --allow-sys=uid: assume unprivileged, files keep our ownership.
+    }
+    this.#asRoot = uid === 0;
+  }
+
+  /** The FUSE session (negotiated minor and flags once INIT was served). */
+  get session(): FuseSession {
+    return this.#session;
+  }
+
+  /** Inodes the guest holds (root included). */
+  get inodeCount(): number {
+    return this.#inodes.size;
+  }
+
+  /** Open handles. */
+  get handleCount(): number {
+    return this.#handles.size;
+  }
+
+  /** Forgets every inode and handle (DESTROY, device reset, disconnect). */
+  reset(): void {
+    for (const p of this.#pending.values()) clearTimeout(p.timer);
+    this.#pending.clear();
+    this.#handles.reset();
+    this.#inodes.reset();
+    this.#session = new FuseSession();
+  }
+
+  /** Releases everything, the shared directory's fd included. */
+  close(): void {
+    this.reset();
+    this.#inodes.close();
+  }
+
+  /**
+   * Serves one request: `readable` holds it (fuse_in_header first),
+   * `writable` receives the reply. Returns what was written, or a Promise of
+   * it for a request that waits (SETLKW).
+   */
+  handle(
+    readable: readonly Uint8Array[],
+    writable: readonly Uint8Array[],
+  ): Served | Promise<Served> {
+    let req: FuseRequest;
+    try {
+      req = decodeRequest(readable, this.#session);
+    } catch (err) {
+      this.#log(`undecodable request: ${(err as Error).message}`);
+      const unique = uniqueOf(readable);
+      if (unique === undefined) return { request: undefined, len: 0 };
+      return {
+        request: undefined,
+        len: scatter([encodeErrorReply(unique, Errno.EINVAL)], writable),
+      };
+    }
+    const unique = req.header.unique;
+    try {
+      const out = this.#dispatch(req, writable);
+      if (out instanceof Promise) {
+        return out.then((len) => ({ request: req, len }));
+      }
+      return { request: req, len: out };
+    } catch (err) {
+      const errno = errnoOf(err);
+      if (errno === undefined) {
+        this.#log(`${req.op?.name ?? req.header.opcode}: ${(err as Error).stack ?? err}`);
+      }
+      if (req.op?.reply.kind === "none") return { request: req, len: 0 };
+      return {
+        request: req,
+        len: scatter([encodeErrorReply(unique, errno ?? Errno.EIO)], writable),
+      };
+    }
+  }
+
+  #reply(
+    req: FuseRequest,
+    writable: readonly Uint8Array[],
+    reply: Omit<FuseReplyInit, "header">,
+  ): number {
+    const segs = encodeReplySegments(
+      { header: { unique: req.header.unique }, ...reply },
+      req,
+      this.#session,
+    );
+    return scatter(segs, writable);
+  }
+
+  #inode(id: bigint): Inode {
+    const inode = this.#inodes.get(id);
+    if (inode === undefined) throw new FuseError(Errno.ESTALE, `unknown node id ${id}`);
+    return inode;
+  }
+
+  #fd(fh: unknown, dir: boolean): number {
+    const h = this.#handles.get(big(fh));
+    if (h === undefined || h.dir !== dir) throw new FuseError(Errno.EBADF, `unknown fh ${fh}`);
+    return h.fd;
+  }
+
+  #writable(): void {
+    if (this.#opts.readonly) throw new FuseError(Errno.EROFS, "read-only share");
+  }
+
+  #entry(inode: Inode, st: Stat, parent?: Inode): StructInit {
+    const sub = this.#opts.announceSubmounts === true && parent !== undefined &&
+        (st.mode & S.IFMT) === S.IFDIR && st.dev !== parent.dev
+      ? ATTR_SUBMOUNT
+      : 0;
+    return {
+      nodeid: inode.id,
+      generation: 0,
+      "entry_valid": this.#timeout,
+      "attr_valid": this.#timeout,
+      ...attrOf(st, sub),
+    };
+  }
+
+  #lookup(parent: Inode, name: string): { inode: Inode; stat: Stat } {
+    if (name === ".") {
+      const st = fstat(parent.fd);
+      return { inode: this.#inodes.adopt(dup(parent.fd), st), stat: st };
+    }
+    // ".." of the shared directory is itself: nothing above it is reachable.
+    if (name === ".." && parent.id === this.#inodes.root.id) {
+      return this.#lookup(parent, ".");
+    }
+    return this.#inodes.lookup(parent, nameBytes(name));
+  }
+
+  /** After creating an entry: the caller's ownership (when we may give it) and exact mode. */
+  #own(parent: Inode, name: Uint8Array, req: FuseRequest): void {
+    if (!this.#asRoot) return;
+    const { uid, gid } = req.header;
+    if (uid === 0 && gid === 0) return;
+    // A set-group-ID directory hands its group down, as the kernel would.
+    const pst = fstat(parent.fd);
+    const g = (pst.mode & 0o2000) !== 0 ? pst.gid : gid;
+    fchownat(parent.fd, name, uid, g, At.SYMLINK_NOFOLLOW);
+  }
+
+  #dispatch(req: FuseRequest, w: readonly Uint8Array[]): number | Promise<number> {
+    const h = req.header;
+    const a = req.arg ?? {};
+    switch (h.opcode) {
+      case Opcode.INIT:
+        return this.#init(req, w);
+      case Opcode.DESTROY:
+        this.#handles.reset();
+        this.#inodes.reset();
+        return this.#reply(req, w, {});
+      case Opcode.LOOKUP: {
+        const parent = this.#inode(h.nodeid);
+        const { inode, stat } = this.#lookup(parent, req.names[0] ?? "");
+        return this.#reply(req, w, { arg: this.#entry(inode, stat, parent) });
+      }
+      case Opcode.FORGET:
+        this.#inodes.forget(h.nodeid, big(a.nlookup));
+        return 0;
+      case Opcode.BATCH_FORGET:
+        for (const f of req.items) this.#inodes.forget(big(f.nodeid), big(f.nlookup));
+        return 0;
+      case Opcode.GETATTR: {
+        const inode = this.#inode(h.nodeid);
+        const fd = (num(a.getattr_flags) & GETATTR_FH) !== 0 && this.#handles.get(big(a.fh))
+          ? this.#handles.get(big(a.fh))!.fd
+          : inode.fd;
+        return this.#reply(req, w, {
+          arg: { "attr_valid": this.#timeout, ...attrOf(fstat(fd)) },
+        });
+      }
+      case Opcode.SETATTR:
+        return this.#setattr(req, w);
+      case Opcode.READLINK: {
+        const inode = this.#inode(h.nodeid);
+        return this.#reply(req, w, { data: readlinkat(inode.fd, "") });
+      }
+      case Opcode.SYMLINK: {
+        this.#writable();
+        const parent = this.#inode(h.nodeid);
+        const name = newName(req.names[0] ?? "");
+        symlinkat(encodeName(req.names[1] ?? ""), parent.fd, name);
+        this.#own(parent, name, req);
+        return this.#created(req, w, parent, name);
+      }
+      case Opcode.MKNOD: {
+        this.#writable();
+        const parent = this.#inode(h.nodeid);
+        const name = newName(req.names[0] ?? "");
+        const mode = num(a.mode) & ~num(a.umask);
+        mknodat(parent.fd, name, mode, BigInt(num(a.rdev)));
+        this.#own(parent, name, req);
+        return this.#created(req, w, parent, name, mode & 0o7777);
+      }
+      case Opcode.MKDIR: {
+        this.#writable();
+        const parent = this.#inode(h.nodeid);
+        const name = newName(req.names[0] ?? "");
+        const mode = num(a.mode) & ~num(a.umask) & 0o7777;
+        mkdirat(parent.fd, name, mode);
+        this.#own(parent, name, req);
+        return this.#created(req, w, parent, name, mode);
+      }
+      case Opcode.UNLINK:
+      case Opcode.RMDIR: {
+        this.#writable();
+        const parent = this.#inode(h.nodeid);
+        unlinkat(
+          parent.fd,
+          nameBytes(req.names[0] ?? ""),
+          h.opcode === Opcode.RMDIR ? At.REMOVEDIR : 0,
+        );
+        return this.#reply(req, w, {});
+      }
+      case Opcode.RENAME:
+      case Opcode.RENAME2: {
+        this.#writable();
+        const parent = this.#inode(h.nodeid);
+        const newParent = this.#inode(big(a.newdir));
+        renameat2(
+          parent.fd,
+          nameBytes(req.names[0] ?? ""),
+          newParent.fd,
+          newName(req.names[1] ?? ""),
+          h.opcode === Opcode.RENAME2 ? num(a.flags) : 0,
+        );
+        return this.#reply(req, w, {});
+      }
+      case Opcode.LINK: {
+        this.#writable();
+        const target = this.#inode(big(a.oldnodeid));
+        const parent = this.#inode(h.nodeid);
+        const name = newName(req.names[0] ?? "");
+        // Through /proc: linkat(fd, "", AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH.
+        linkat(At.FDCWD, procFdPath(target.fd), parent.fd, name, At.SYMLINK_FOLLOW);
+        return this.#created(req, w, parent, name);
+      }
+      case Opcode.OPEN:
+      case Opcode.OPENDIR:
+        return this.#open(req, w, h.opcode === Opcode.OPENDIR);
+      case Opcode.CREATE:
+        return this.#create(req, w);
+      case Opcode.READ:
+        return this.#read(req, w);
+      case Opcode.WRITE: {
+        this.#writable();
+        const fd = this.#fd(a.fh, false);
+        const n = pwritev(fd, req.data, big(a.offset));
+        return this.#reply(req, w, { arg: { size: n } });
+      }
+      case Opcode.STATFS: {
+        const s = fstatfs(this.#inode(h.nodeid).fd);
+        return this.#reply(req, w, {
+          arg: {
+            blocks: s.blocks,
+            bfree: s.bfree,
+            bavail: s.bavail,
+            files: s.files,
+            ffree: s.ffree,
+            bsize: Number(s.bsize),
+            namelen: Number(s.namelen),
+            frsize: Number(s.frsize),
+          },
+        });
+      }
+      case Opcode.RELEASE:
+      case Opcode.RELEASEDIR: {
+        const fh = big(a.fh);
+        const handle = this.#handles.get(fh);
+        if (handle !== undefined && (num(a.release_flags) & RELEASE_FLOCK_UNLOCK) !== 0) {
+          try {
+            flock(handle.fd, Flock.UN);
+          } catch { /* closing releases it anyway */ }
+        }
+        this.#handles.release(fh);
+        return this.#reply(req, w, {});
+      }
+      case Opcode.FLUSH: {
+        // Closing a duplicate runs the file system's flush and drops POSIX locks of the owner.
+        close(dup(this.#fd(a.fh, false)));
+        return this.#reply(req, w, {});
+      }
+      case Opcode.FSYNC:
+      case Opcode.FSYNCDIR: {
+        const fd = this.#fd(a.fh, h.opcode === Opcode.FSYNCDIR);
+        fsync(fd, (num(a.fsync_flags) & FSYNC_FDATASYNC) !== 0);
+        return this.#reply(req, w, {});
+      }
+      case Opcode.READDIR:
+      case Opcode.READDIRPLUS:
+        return this.#readdir(req, w, h.opcode === Opcode.READDIRPLUS);
+      case Opcode.GETXATTR:
+      case Opcode.LISTXATTR:
+      case Opcode.SETXATTR:
+      case Opcode.REMOVEXATTR:
+        return this.#xattr(req, w);
+      case Opcode.GETLK:
+      case Opcode.SETLK:
+      case Opcode.SETLKW:
+        return this.#lock(req, w);
+      case Opcode.INTERRUPT: {
+        // Only a waiting SETLKW can be interrupted; everything else already answered.
+        const p = this.#pending.get(big(a.unique));
+        p?.finish(Errno.EINTR);
+        return 0;
+      }
+      case Opcode.FALLOCATE: {
+        this.#writable();
+        fallocate(this.#fd(a.fh, false), num(a.mode), big(a.offset), big(a.length));
+        return this.#reply(req, w, {});
+      }
+      case Opcode.LSEEK: {
+        const fd = this.#fd(a.fh, false);
+        const whence = num(a.whence);
+        if (whence !== Seek.DATA && whence !== Seek.HOLE) {
+          // The kernel handles SET/CUR/END itself; anything else is not a seek we know.
+          if (whence > Seek.HOLE) throw new FuseError(Errno.EINVAL, `whence ${whence}`);
+        }
+        const off = lseek(fd, big(a.offset), whence);
+        return this.#reply(req, w, { arg: { offset: off } });
+      }
+      case Opcode.COPY_FILE_RANGE: {
+        this.#writable();
+        const n = copyFileRange(
+          this.#fd(a.fh_in, false),
+          big(a.off_in),
+          this.#fd(a.fh_out, false),
+          big(a.off_out),
+          big(a.len),
+          Number(big(a.flags)),
+        );
+        return this.#reply(req, w, { arg: { size: n } });
+      }
+      case Opcode.SYNCFS: {
+        // syncfs needs a real fd; the root's O_PATH fd is not one.
+        const fd = openat(At.FDCWD, procFdPath(this.#inodes.root.fd), O.RDONLY | O.DIRECTORY);
+        try {
+          syncfs(fd);
+        } finally {
+          close(fd);
+        }
+        return this.#reply(req, w, {});
+      }
+      default:
+        throw new FuseError(Errno.ENOSYS, `${req.op?.name ?? `opcode ${h.opcode}`} not served`);
+    }
+  }
+
+  #init(req: FuseRequest, w: readonly Uint8Array[]): number {
+    const a = req.arg ?? {};
+    const major = num(a.major);
+    const minor = num(a.minor);
+    if (major !== FUSE_KERNEL_VERSION) {
+      // A newer major: answer ours and let the kernel send INIT again (the protocol's rule).
+      if (major > FUSE_KERNEL_VERSION) {
+        return this.#reply(req, w, {
+          arg: { major: FUSE_KERNEL_VERSION, minor: FUSE_KERNEL_MINOR_VERSION },
+        });
+      }
+      throw new FuseError(Errno.EPROTO, `FUSE ${major}.${minor} not supported`);
+    }
+    if (minor < MIN_MINOR) {
+      throw new FuseError(Errno.EPROTO, `FUSE 7.${minor} is older than 7.${MIN_MINOR}`);
+    }
+    const kernel = (BigInt(num(a.flags)) & 0xffff_ffffn) |
+      ((BigInt(num(a.flags)) & flag("INIT_EXT")) !== 0n ? BigInt(num(a.flags2)) << 32n : 0n);
+    let want = flag("ASYNC_READ") | flag("ATOMIC_O_TRUNC") | flag("BIG_WRITES") |
+      flag("DO_READDIRPLUS") | flag("READDIRPLUS_AUTO") | flag("PARALLEL_DIROPS") |
+      flag("MAX_PAGES") | flag("ABORT_ERROR") | flag("HAS_IOCTL_DIR");
+    if (this.#cache === "auto") want |= flag("AUTO_INVAL_DATA");
+    if (this.#cache === "always") want |= flag("CACHE_SYMLINKS");
+    if (this.#opts.posixLock) want |= flag("POSIX_LOCKS");
+    if (this.#opts.flock) want |= flag("FLOCK_LOCKS");
+    if (this.#opts.announceSubmounts) want |= flag("SUBMOUNTS");
+    const flags = want & kernel;
+    const maxPages = MAX_WRITE / PAGE;
+    return this.#reply(req, w, {
+      arg: {
+        major: FUSE_KERNEL_VERSION,
+        minor: Math.min(minor, FUSE_KERNEL_MINOR_VERSION),
+        "max_readahead": num(a.max_readahead),
+        flags: Number(flags & 0xffff_ffffn),
+        "max_background": 64,
+        "congestion_threshold": 48,
+        "max_write": MAX_WRITE,
+        "time_gran": 1,
+        "max_pages": maxPages,
+        flags2: Number(flags >> 32n),
+      },
+    });
+  }
+
+  #created(
+    req: FuseRequest,
+    w: readonly Uint8Array[],
+    parent: Inode,
+    name: Uint8Array,
+    mode?: number,
+  ): number {
+    const { inode, stat } = this.#inodes.lookup(parent, name);
+    let st = stat;
+    // Our process umask may have cut bits the guest asked for: set the exact mode.
+    if (mode !== undefined && (st.mode & 0o7777) !== mode && inode.type !== S.IFLNK) {
+      fchmodat(At.FDCWD, procFdPath(inode.fd), mode);
+      st = fstat(inode.fd);
+    }
+    return this.#reply(req, w, { arg: this.#entry(inode, st, parent) });
+  }
+
+  #openFlags(flags: number): number {
+    // Creation is CREATE's job; O_NOFOLLOW would refuse the /proc magic link itself.
+    let f = flags & ~(O.CREAT | O.EXCL | O.NOCTTY | O.NOFOLLOW | O.PATH);
+    if (this.#opts.readonly && ((f & O.ACCMODE) !== O.RDONLY || (f & O.TRUNC) !== 0)) {
+      throw new FuseError(Errno.EROFS, "read-only share");
+    }
+    f &= ~O.CLOEXEC;
+    return f;
+  }
+
+  #open(req: FuseRequest, w: readonly Uint8Array[], dir: boolean): number {
+    const inode = this.#inode(req.header.nodeid);
+    if (
+      !this.#opts.allowDevices && (inode.type === S.IFCHR || inode.type === S.IFBLK)
+    ) {
+      throw new FuseError(Errno.EPERM, "device nodes are not served");
+    }
+    if (inode.type === S.IFIFO || inode.type === S.IFSOCK) {
+      // Opening a FIFO would block the whole server; the guest handles them locally.
+      throw new FuseError(Errno.ENXIO, "special file");
+    }
+    const flags = dir ? O.RDONLY | O.DIRECTORY : this.#openFlags(num(req.arg?.flags));
+    const fd = openat(At.FDCWD, procFdPath(inode.fd), flags);
+    const handle = this.#handles.add(inode.id, fd, dir);
+    let openFlags = 0;
+    if (!dir) {
+      if (this.#cache === "never") openFlags |= FOPEN.DIRECT_IO;
+      if (this.#cache === "always") openFlags |= FOPEN.KEEP_CACHE;
+    } else if (this.#cache === "always") openFlags |= FOPEN.CACHE_DIR;
+    return this.#reply(req, w, { arg: { fh: handle.fh, "open_flags": openFlags } });
+  }
+
+  #create(req: FuseRequest, w: readonly Uint8Array[]): number {
+    this.#writable();
+    const a = req.arg ?? {};
+    const parent = this.#inode(req.header.nodeid);
+    const name = newName(req.names[0] ?? "");
+    const mode = num(a.mode) & ~num(a.umask) & 0o7777;
+    const flags = (num(a.flags) & ~(O.NOCTTY | O.PATH)) | O.CREAT | O.NOFOLLOW;
+    const fd = openat(parent.fd, name, flags & ~O.CLOEXEC, mode);
+    let entry: StructInit;
+    try {
+      this.#own(parent, name, req);
+      const { inode, stat } = this.#inodes.lookup(parent, name);
+      let st = stat;
+      if ((st.mode & 0o7777) !== mode && (num(a.flags) & O.EXCL) !== 0) {
+        fchmodat(At.FDCWD, procFdPath(inode.fd), mode);
+        st = fstat(inode.fd);
+      }
+      entry = this.#entry(inode, st, parent);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+    const handle = this.#handles.add(big(entry.nodeid), fd, false);
+    let openFlags = 0;
+    if (this.#cache === "never") openFlags |= FOPEN.DIRECT_IO;
+    if (this.#cache === "always") openFlags |= FOPEN.KEEP_CACHE;
+    return this.#reply(req, w, { arg: { ...entry, fh: handle.fh, "open_flags": openFlags } });
+  }
+
+  #read(req: FuseRequest, w: readonly Uint8Array[]): number {
+    const a = req.arg ?? {};
+    const fd = this.#fd(a.fh, false);
+    const want = Math.min(num(a.size), MAX_WRITE);
+    // Straight into guest memory after the reply header.
+    const views = sliceViews(w, OUT_HEADER_SIZE, want);
+    const n = views.length === 0 ? 0 : preadv(fd, views, big(a.offset));
+    const head = new Uint8Array(OUT_HEADER_SIZE);
+    const v = new DataView(head.buffer);
+    v.setUint32(0, OUT_HEADER_SIZE + n, true);
+    v.setBigUint64(8, req.header.unique, true);
+    scatter([head], w);
+    return OUT_HEADER_SIZE + n;
+  }
+
+  #setattr(req: FuseRequest, w: readonly Uint8Array[]): number {
+    this.#writable();
+    const a = req.arg ?? {};
+    const valid = num(a.valid);
+    const inode = this.#inode(req.header.nodeid);
+    const handle = (valid & FATTR.FH) !== 0 ? this.#handles.get(big(a.fh)) : undefined;
+    const path = procFdPath(handle?.fd ?? inode.fd);
+    if ((valid & FATTR.MODE) !== 0) fchmodat(At.FDCWD, path, num(a.mode) & 0o7777);
+    if ((valid & (FATTR.UID | FATTR.GID)) !== 0) {
+      fchownat(
+        inode.fd,
+        "",
+        (valid & FATTR.UID) !== 0 ? num(a.uid) : -1,
+        (valid & FATTR.GID) !== 0 ? num(a.gid) : -1,
+        At.EMPTY_PATH,
+      );
+    }
+    if ((valid & FATTR.SIZE) !== 0) {
+      if (handle !== undefined) ftruncate(handle.fd, big(a.size));
+      else {
+        if (inode.type !== S.IFREG) throw new FuseError(Errno.EINVAL, "truncate of a non-file");
+        const fd = openat(At.FDCWD, path, O.WRONLY);
+        try {
+          ftruncate(fd, big(a.size));
+        } finally {
+          close(fd);
+        }
+      }
+    }
+    if ((valid & (FATTR.ATIME | FATTR.MTIME)) !== 0) {
+      const t = (set: number, now: number, sec: unknown, nsec: unknown): TimeSpec =>
+        (valid & set) === 0 ? "omit" : (valid & now) !== 0 ? "now" : {
+          sec: BigInt.asIntN(64, big(sec)),
+          nsec: num(nsec),
+        };
+      const atime = t(FATTR.ATIME, FATTR.ATIME_NOW, a.atime, a.atimensec);
+      const mtime = t(FATTR.MTIME, FATTR.MTIME_NOW, a.mtime, a.mtimensec);
+      if (inode.type === S.IFLNK) {
+        throw new FuseError(Errno.EPERM, "times of a symlink are not settable here");
+      }
+      utimensat(At.FDCWD, path, atime, mtime);
+    }
+    return this.#reply(req, w, {
+      arg: { "attr_valid": this.#timeout, ...attrOf(fstat(inode.fd)) },
+    });
+  }
+
+  #readdir(req: FuseRequest, w: readonly Uint8Array[], plus: boolean): number {
+    const a = req.arg ?? {};
+    const fd = this.#fd(a.fh, true);
+    const dir = this.#inode(req.header.nodeid);
+    const limit = Math.min(
+      num(a.size),
+      Math.max(0, (w.reduce((n, b) => n + b.byteLength, 0)) - OUT_HEADER_SIZE),
+    );
+    const entries: FuseDirentInit[] = [];
+    let used = 0;
+    // d_off cookies from getdents64 are what lseek takes back: offsets stay valid across calls.
+    lseek(fd, big(a.offset), Seek.SET);
+    outer: for (;;) {
+      const batch = getdents64(fd, this.#dirBuf);
+      if (batch.length === 0) break;
+      for (const d of batch) {
+        const size = align8(DIRENT_HEAD + d.name.byteLength + (plus ? ENTRY_OUT_SIZE : 0));
+        if (used + size > limit) break outer;
+        const name = decodeName(d.name);
+        let entry: StructInit | undefined;
+        if (plus) {
+          const isDot = name === "." || name === "..";
+          entry = { nodeid: 0 };
+          if (!isDot) {
+            try {
+              const { inode, stat } = this.#inodes.lookup(dir, d.name);
+              entry = this.#entry(inode, stat, dir);
+            } catch (e) {
+              // Gone since getdents: still listed, without attributes (nodeid 0).
+              if (errnoOf(e) === undefined) throw e;
+            }
+          }
+        }
+        entries.push({ ino: d.ino, off: u64(d.off), type: d.type, name, entry });
+        used += size;
+      }
+    }
+    return this.#reply(req, w, { entries });
+  }
+
+  #xattr(req: FuseRequest, w: readonly Uint8Array[]): number {
+    if (!this.#opts.xattr) throw new FuseError(Errno.ENOSYS, "xattr not enabled");
+    const a = req.arg ?? {};
+    const inode = this.#inode(req.header.nodeid);
+    const path = procFdPath(inode.fd);
+    const name = req.names[0] === undefined ? new Uint8Array(0) : encodeName(req.names[0]);
+    switch (req.header.opcode) {
+      case Opcode.GETXATTR:
+      case Opcode.LISTXATTR: {
+        const size = num(a.size);
+        const list = req.header.opcode === Opcode.LISTXATTR;
+        if (size === 0) {
+          const n = list ? listxattr(path, null) : getxattr(path, name, null);
+          return this.#reply(req, w, { arg: { size: n } });
+        }
+        const buf = new Uint8Array(size);
+        const n = list ? listxattr(path, buf) : getxattr(path, name, buf);
+        return this.#reply(req, w, { data: buf.subarray(0, n) });
+      }
+      case Opcode.SETXATTR: {
+        this.#writable();
+        const value = req.data.length === 1 ? req.data[0]! : concat(req.data);
+        setxattr(path, name, value, num(a.flags));
+        return this.#reply(req, w, {});
+      }
+      default:
+        this.#writable();
+        removexattr(path, name);
+        return this.#reply(req, w, {});
+    }
+  }
+
+  #lock(req: FuseRequest, w: readonly Uint8Array[]): number | Promise<number> {
+    if (!this.#opts.posixLock && !this.#opts.flock) {
+      throw new FuseError(Errno.ENOSYS, "locks not enabled");
+    }
+    const a = req.arg ?? {};
+    const fd = this.#fd(a.fh, false);
+    const type = num(a.type);
+    const op = req.header.opcode;
+    if ((num(a.lk_flags) & LK_FLOCK) !== 0 && op !== Opcode.GETLK) {
+      const how = type === LockType.F_UNLCK
+        ? Flock.UN
+        : type === LockType.F_RDLCK
+        ? Flock.SH
+        : Flock.EX;
+      return this.#retrying(req, w, op === Opcode.SETLKW, () => flock(fd, how | Flock.NB));
+    }
+    const start = big(a.start);
+    const end = big(a.end);
+    const len = end >= OFFSET_MAX ? 0n : end - start + 1n;
+    if (op === Opcode.GETLK) {
+      const got = fcntlLock(fd, LockCmd.F_OFD_GETLK, { type, start, len, pid: 0 });
+      return this.#reply(req, w, {
+        arg: {
+          start: u64(got.start),
+          end: got.type === LockType.F_UNLCK
+            ? 0n
+            : got.len === 0n
+            ? OFFSET_MAX
+            : got.start + got.len - 1n,
+          type: got.type,
+          pid: got.pid < 0 ? 0 : got.pid,
+        },
+      });
+    }
+    return this.#retrying(
+      req,
+      w,
+      op === Opcode.SETLKW,
+      () => void fcntlLock(fd, LockCmd.F_OFD_SETLK, { type, start, len, pid: 0 }),
+    );
+  }
+
+  /**
+   * Runs a nonblocking lock attempt; for a waiting request (SETLKW) retries
+   * it on a timer instead of blocking the server, until it succeeds, fails
+   * otherwise, or an INTERRUPT ends it.
+   */
+  #retrying(
+    req: FuseRequest,
+    w: readonly Uint8Array[],
+    wait: boolean,
+    attempt: () => void,
+  ): number | Promise<number> {
+    const busy = (e: unknown) => {
+      const errno = errnoOf(e);
+      return errno === Errno.EAGAIN || errno === Errno.EACCES;
+    };
+    try {
+      attempt();
+      return this.#reply(req, w, {});
+    } catch (e) {
+      if (!wait || !busy(e)) throw e;
+    }
+    const unique = req.header.unique;
+    return new Promise<number>((resolve) => {
+      const finish = (errno: number) => {
+        const p = this.#pending.get(unique);
+        if (p === undefined) return;
+        clearTimeout(p.timer);
+        this.#pending.delete(unique);
+        resolve(
+          errno === 0 ? this.#reply(req, w, {}) : scatter([encodeErrorReply(unique, errno)], w),
+        );
+      };
+      const tick = () => {
+        try {
+          attempt();
+          finish(0);
+        } catch (e) {
+          if (!busy(e)) finish(errnoOf(e) ?? Errno.EIO);
+          else {
+            const p = this.#pending.get(unique);
+            if (p !== undefined) p.timer = setTimeout(tick, SETLKW_RETRY_MS);
+          }
+        }
+      };
+      this.#pending.set(unique, { unique, timer: setTimeout(tick, SETLKW_RETRY_MS), finish });
+    });
+  }
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
+
+function errnoOf(err: unknown): number | undefined {
+  if (err instanceof SysError || err instanceof FuseError) return err.errno;
+  return undefined;
+}
+
+function uniqueOf(readable: readonly Uint8Array[]): bigint | undefined {
+  const first = readable[0];
+  if (first === undefined || first.byteLength < 16) return undefined;
+  return new DataView(first.buffer, first.byteOffset, 16).getBigUint64(8, true);
+}

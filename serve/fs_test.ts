@@ -1,0 +1,403 @@
+/**
+ * FUSE opcode groups served over the device by the built-in front-end, each
+ * result checked on the host as well.
+ */
+import assert from "node:assert/strict";
+import type { FuseReply } from "../decode/fuse.ts";
+import { Errno } from "../sys/errno.ts";
+import { rig } from "./_testing.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function ok(rep: FuseReply, what: string): FuseReply {
+  assert.equal(rep.header.error, 0, `${what}: error ${rep.header.error}`);
+  return rep;
+}
+
+function nodeOf(rep: FuseReply): bigint {
+  return BigInt(rep.arg!.nodeid as bigint);
+}
+
+function fhOf(rep: FuseReply): bigint {
+  return BigInt(rep.arg!.fh as bigint);
+}
+
+Deno.test("read path: LOOKUP, GETATTR, OPEN, READ, READDIRPLUS, RELEASE, FORGET, STATFS", async () => {
+  const r = await rig();
+  try {
+    await Deno.writeTextFile(`${r.dir}/hello.txt`, "hello, world\n");
+    await Deno.mkdir(`${r.dir}/sub`);
+    await r.init();
+    const look = ok(await r.call("LOOKUP", { names: ["hello.txt"] }), "LOOKUP");
+    const node = nodeOf(look);
+    assert.equal(look.arg!.size, 13n);
+    assert.equal(
+      (await r.call("LOOKUP", { names: ["missing"] })).header.error,
+      -Errno.ENOENT,
+    );
+    const attr = ok(await r.call("GETATTR", { nodeid: node, arg: {} }), "GETATTR");
+    assert.equal(attr.arg!.size, 13n);
+    const open = ok(await r.call("OPEN", { nodeid: node, arg: { flags: 0 } }), "OPEN");
+    const read = ok(
+      await r.call("READ", { nodeid: node, arg: { fh: fhOf(open), offset: 7, size: 100 } }),
+      "READ",
+    );
+    assert.equal(dec.decode(read.data[0]), "world\n");
+    ok(await r.call("RELEASE", { nodeid: node, arg: { fh: fhOf(open) } }), "RELEASE");
+    assert.equal(r.device.server.handleCount, 0);
+
+    const od = ok(await r.call("OPENDIR", { nodeid: 1n, arg: {} }), "OPENDIR");
+    const list = ok(
+      await r.call("READDIRPLUS", { nodeid: 1n, arg: { fh: fhOf(od), offset: 0, size: 4096 } }),
+      "READDIRPLUS",
+    );
+    const names = list.entries.map((e) => e.name).sort();
+    assert.deepEqual(names, [".", "..", "hello.txt", "sub"]);
+    const sub = list.entries.find((e) => e.name === "sub")!;
+    assert.ok(BigInt(sub.entry!.nodeid as bigint) > 1n);
+    ok(await r.call("RELEASEDIR", { nodeid: 1n, arg: { fh: fhOf(od) } }), "RELEASEDIR");
+
+    const fs = ok(await r.call("STATFS", { nodeid: 1n }), "STATFS");
+    assert.ok(Number(fs.arg!.bsize) > 0);
+
+    // One LOOKUP + one READDIRPLUS entry each: forgetting those counts drops them.
+    const before = r.device.server.inodeCount;
+    await r.forget([{ nodeid: node, nlookup: 2n }, {
+      nodeid: BigInt(sub.entry!.nodeid as bigint),
+      nlookup: 1n,
+    }]);
+    assert.equal(r.device.server.inodeCount, before - 2);
+    assert.equal(
+      (await r.call("GETATTR", { nodeid: node, arg: {} })).header.error,
+      -Errno.ESTALE,
+    );
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("READDIR offsets are stable cookies: small pages list every name once", async () => {
+  const r = await rig();
+  try {
+    for (let i = 0; i < 300; i++) await Deno.writeTextFile(`${r.dir}/file-${i}`, "");
+    await r.init();
+    const fh = fhOf(ok(await r.call("OPENDIR", { nodeid: 1n, arg: {} }), "OPENDIR"));
+    const seen: string[] = [];
+    let offset = 0n;
+    for (;;) {
+      const rep = ok(
+        await r.call("READDIR", { nodeid: 1n, arg: { fh, offset, size: 512 } }),
+        "READDIR",
+      );
+      if (rep.entries.length === 0) break;
+      for (const e of rep.entries) seen.push(e.name);
+      offset = rep.entries.at(-1)!.off;
+    }
+    const files = seen.filter((n) => n.startsWith("file-"));
+    assert.equal(files.length, 300);
+    assert.equal(new Set(files).size, 300);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("write path: CREATE, WRITE, SETATTR, MKDIR, RENAME(2), LINK, SYMLINK, UNLINK, RMDIR, FSYNC, FLUSH", async () => {
+  const r = await rig();
+  try {
+    await r.init();
+    const cr = ok(
+      await r.call("CREATE", { names: ["a.txt"], arg: { flags: 0o102, mode: 0o100640 } }),
+      "CREATE",
+    );
+    const node = nodeOf(cr);
+    const fh = fhOf(cr);
+    const big = new Uint8Array(1 << 20).map((_, i) => i * 7);
+    const wr = ok(
+      await r.call("WRITE", { nodeid: node, arg: { fh, offset: 0 }, data: big }),
+      "WRITE",
+    );
+    assert.equal(wr.arg!.size, 1 << 20);
+    ok(await r.call("FSYNC", { nodeid: node, arg: { fh } }), "FSYNC");
+    ok(await r.call("FLUSH", { nodeid: node, arg: { fh } }), "FLUSH");
+    assert.deepEqual(await Deno.readFile(`${r.dir}/a.txt`), big);
+    assert.equal((await Deno.stat(`${r.dir}/a.txt`)).mode! & 0o777, 0o640);
+    // A 1 MiB READ lands straight in guest memory.
+    const rd = ok(
+      await r.call("READ", { nodeid: node, arg: { fh, offset: 0, size: 1 << 20 } }, {
+        capacity: (1 << 20) + 16,
+      }),
+      "READ",
+    );
+    assert.deepEqual(rd.data[0], big);
+
+    // SETATTR: mode, size, times (explicit and now).
+    const FATTR_MODE = 1;
+    const FATTR_SIZE = 8;
+    const FATTR_ATIME = 16;
+    const FATTR_MTIME = 32;
+    const MTIME_NOW = 256;
+    ok(
+      await r.call("SETATTR", {
+        nodeid: node,
+        arg: { valid: FATTR_MODE | FATTR_SIZE | FATTR_ATIME, mode: 0o600, size: 10, atime: 1000 },
+      }),
+      "SETATTR",
+    );
+    let st = await Deno.stat(`${r.dir}/a.txt`);
+    assert.equal(st.size, 10);
+    assert.equal(st.mode! & 0o777, 0o600);
+    assert.equal(st.atime!.getTime(), 1_000_000);
+    const t0 = Date.now();
+    ok(
+      await r.call("SETATTR", { nodeid: node, arg: { valid: FATTR_MTIME | MTIME_NOW } }),
+      "SETATTR now",
+    );
+    st = await Deno.stat(`${r.dir}/a.txt`);
+    assert.ok(st.mtime!.getTime() >= t0 - 1000);
+    ok(await r.call("RELEASE", { nodeid: node, arg: { fh } }), "RELEASE");
+
+    const md = ok(await r.call("MKDIR", { names: ["d"], arg: { mode: 0o755 } }), "MKDIR");
+    const d = nodeOf(md);
+    ok(await r.call("RENAME", { names: ["a.txt", "b.txt"], arg: { newdir: d } }), "RENAME");
+    assert.equal((await Deno.stat(`${r.dir}/d/b.txt`)).size, 10);
+    await Deno.writeTextFile(`${r.dir}/c.txt`, "c");
+    const RENAME_NOREPLACE = 1;
+    assert.equal(
+      (await r.call("RENAME2", {
+        nodeid: d,
+        names: ["b.txt", "c.txt"],
+        arg: { newdir: 1n, flags: RENAME_NOREPLACE },
+      })).header.error,
+      -Errno.EEXIST,
+    );
+    const ln = ok(
+      await r.call("LINK", { nodeid: 1n, names: ["hard"], arg: { oldnodeid: node } }),
+      "LINK",
+    );
+    assert.equal(nodeOf(ln), node);
+    assert.equal(ln.arg!.nlink, 2);
+    const sl = ok(await r.call("SYMLINK", { names: ["sym", "/etc/passwd"] }), "SYMLINK");
+    const rl = ok(await r.call("READLINK", { nodeid: nodeOf(sl) }), "READLINK");
+    assert.equal(dec.decode(rl.data[0]), "/etc/passwd");
+    assert.equal(await Deno.readLink(`${r.dir}/sym`), "/etc/passwd");
+    ok(await r.call("UNLINK", { names: ["hard"] }), "UNLINK");
+    assert.equal(
+      (await r.call("RMDIR", { names: ["d"] })).header.error,
+      -Errno.ENOTEMPTY,
+    );
+    ok(await r.call("UNLINK", { nodeid: d, names: ["b.txt"] }), "UNLINK b");
+    ok(await r.call("RMDIR", { names: ["d"] }), "RMDIR");
+    assert.deepEqual(
+      [...Deno.readDirSync(r.dir)].map((e) => e.name).sort(),
+      ["c.txt", "sym"],
+    );
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("security: one name component, no escape through .. or symlinks, readonly", async () => {
+  const r = await rig();
+  try {
+    await Deno.symlink("/etc", `${r.dir}/out`);
+    await r.init();
+    assert.equal((await r.call("LOOKUP", { names: ["a/b"] })).header.error, -Errno.EINVAL);
+    // ".." of the shared directory is the shared directory.
+    assert.equal(nodeOf(ok(await r.call("LOOKUP", { names: [".."] }), "..")), 1n);
+    // A symlink is looked up as itself, never followed to the host's /etc.
+    const out = ok(await r.call("LOOKUP", { names: ["out"] }), "LOOKUP out");
+    assert.equal(Number(out.arg!.mode) & 0o170000, 0o120000);
+    assert.equal(
+      (await r.call("LOOKUP", { nodeid: nodeOf(out), names: ["passwd"] })).header.error,
+      -Errno.ENOTDIR,
+    );
+    assert.equal(
+      (await r.call("CREATE", { names: [".."], arg: { flags: 0o102, mode: 0o100644 } }))
+        .header.error,
+      -Errno.EEXIST,
+    );
+  } finally {
+    await r.close();
+  }
+  const ro = await rig({ readonly: true });
+  try {
+    await Deno.writeTextFile(`${ro.dir}/f`, "x");
+    await ro.init();
+    assert.equal(
+      (await ro.call("MKDIR", { names: ["d"], arg: { mode: 0o755 } })).header.error,
+      -Errno.EROFS,
+    );
+    const f = nodeOf(ok(await ro.call("LOOKUP", { names: ["f"] }), "LOOKUP"));
+    assert.equal(
+      (await ro.call("OPEN", { nodeid: f, arg: { flags: 2 } })).header.error,
+      -Errno.EROFS,
+    );
+    ok(await ro.call("OPEN", { nodeid: f, arg: { flags: 0 } }), "OPEN ro");
+  } finally {
+    await ro.close();
+  }
+});
+
+Deno.test("xattrs: size probes, CREATE/REPLACE, list, remove", async () => {
+  const r = await rig({ xattr: true });
+  try {
+    await Deno.writeTextFile(`${r.dir}/f`, "x");
+    await r.init();
+    const f = nodeOf(ok(await r.call("LOOKUP", { names: ["f"] }), "LOOKUP"));
+    const XATTR_CREATE = 1;
+    const XATTR_REPLACE = 2;
+    const set = (flags: number, value: string) =>
+      r.call("SETXATTR", {
+        nodeid: f,
+        names: ["user.k"],
+        arg: { flags },
+        data: enc.encode(value),
+      });
+    const first = await set(0, "v1");
+    if (first.header.error === -Errno.EOPNOTSUPP) return; // tmpfs without user xattrs
+    ok(first, "SETXATTR");
+    assert.equal((await set(XATTR_CREATE, "v2")).header.error, -Errno.EEXIST);
+    ok(await set(XATTR_REPLACE, "value-2"), "REPLACE");
+    const probe = ok(
+      await r.call("GETXATTR", { nodeid: f, names: ["user.k"], arg: { size: 0 } }),
+      "probe",
+    );
+    assert.equal(probe.arg!.size, 7);
+    const got = ok(
+      await r.call("GETXATTR", { nodeid: f, names: ["user.k"], arg: { size: 64 } }),
+      "GETXATTR",
+    );
+    assert.equal(dec.decode(got.data[0]), "value-2");
+    assert.equal(
+      (await r.call("GETXATTR", { nodeid: f, names: ["user.k"], arg: { size: 2 } })).header.error,
+      -Errno.ERANGE,
+    );
+    const list = ok(await r.call("LISTXATTR", { nodeid: f, arg: { size: 256 } }), "LISTXATTR");
+    assert.ok(dec.decode(list.data[0]).split("\0").includes("user.k"));
+    ok(await r.call("REMOVEXATTR", { nodeid: f, names: ["user.k"] }), "REMOVEXATTR");
+    assert.equal(
+      (await r.call("GETXATTR", { nodeid: f, names: ["user.k"], arg: { size: 0 } })).header.error,
+      -Errno.ENODATA,
+    );
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("MKNOD, locks (GETLK/SETLK/SETLKW, flock), FALLOCATE, LSEEK, COPY_FILE_RANGE, SYNCFS", async () => {
+  const r = await rig({ posixLock: true, flock: true });
+  try {
+    await r.init();
+    const S_IFIFO = 0o010000;
+    const fifo = ok(
+      await r.call("MKNOD", { names: ["p"], arg: { mode: S_IFIFO | 0o644, rdev: 0 } }),
+      "MKNOD",
+    );
+    assert.equal(Number(fifo.arg!.mode) & 0o170000, S_IFIFO);
+    assert.ok((await Deno.lstat(`${r.dir}/p`)).isFifo);
+
+    const cr = ok(
+      await r.call("CREATE", { names: ["f"], arg: { flags: 0o102, mode: 0o100644 } }),
+      "CREATE",
+    );
+    const node = nodeOf(cr);
+    const fh1 = fhOf(cr);
+    const fh2 = fhOf(ok(await r.call("OPEN", { nodeid: node, arg: { flags: 2 } }), "OPEN"));
+    const F_WRLCK = 1;
+    const F_UNLCK = 2;
+    const MAX = 0x7fff_ffff_ffff_ffffn;
+    ok(
+      await r.call("SETLK", {
+        nodeid: node,
+        arg: { fh: fh1, owner: 1n, start: 0, end: MAX, type: F_WRLCK },
+      }),
+      "SETLK",
+    );
+    const lk = ok(
+      await r.call("GETLK", {
+        nodeid: node,
+        arg: { fh: fh2, owner: 2n, start: 0, end: 10, type: F_WRLCK },
+      }),
+      "GETLK",
+    );
+    assert.equal(lk.arg!.type, F_WRLCK);
+    assert.equal(
+      (await r.call("SETLK", {
+        nodeid: node,
+        arg: { fh: fh2, owner: 2n, start: 0, end: 10, type: F_WRLCK },
+      })).header.error,
+      -Errno.EAGAIN,
+    );
+    // SETLKW waits (without blocking the server) until the holder unlocks.
+    let waited = false;
+    const wait = r.call("SETLKW", {
+      nodeid: node,
+      arg: { fh: fh2, owner: 2n, start: 0, end: 10, type: F_WRLCK },
+    }).then((rep) => (waited = rep.header.error === 0));
+    await new Promise((res) => setTimeout(res, 50));
+    assert.equal(waited, false);
+    ok(
+      await r.call("SETLK", {
+        nodeid: node,
+        arg: { fh: fh1, owner: 1n, start: 0, end: MAX, type: F_UNLCK },
+      }),
+      "unlock",
+    );
+    await wait;
+    assert.equal(waited, true);
+    // flock through SETLK with LK_FLOCK.
+    ok(
+      await r.call("SETLK", {
+        nodeid: node,
+        arg: { fh: fh1, type: F_WRLCK, "lk_flags": 1 },
+      }),
+      "flock",
+    );
+
+    ok(
+      await r.call("FALLOCATE", { nodeid: node, arg: { fh: fh1, offset: 0, length: 1 << 16 } }),
+      "FALLOCATE",
+    );
+    assert.equal((await Deno.stat(`${r.dir}/f`)).size, 1 << 16);
+    ok(
+      await r.call("WRITE", {
+        nodeid: node,
+        arg: { fh: fh1, offset: 0 },
+        data: enc.encode("0123456789"),
+      }),
+      "WRITE",
+    );
+    const SEEK_DATA = 3;
+    const sk = ok(
+      await r.call("LSEEK", { nodeid: node, arg: { fh: fh1, offset: 0, whence: SEEK_DATA } }),
+      "LSEEK",
+    );
+    assert.equal(sk.arg!.offset, 0n);
+    const cp = ok(
+      await r.call("COPY_FILE_RANGE", {
+        nodeid: node,
+        arg: {
+          "fh_in": fh1,
+          "off_in": 2,
+          "nodeid_out": node,
+          "fh_out": fh2,
+          "off_out": 100,
+          len: 5,
+        },
+      }),
+      "COPY_FILE_RANGE",
+    );
+    assert.equal(cp.arg!.size, 5);
+    const bytes = await Deno.readFile(`${r.dir}/f`);
+    assert.equal(dec.decode(bytes.subarray(100, 105)), "23456");
+    ok(await r.call("SYNCFS", { nodeid: 1n, arg: {} }), "SYNCFS");
+    ok(await r.call("RELEASE", { nodeid: node, arg: { fh: fh1, "release_flags": 2 } }), "REL");
+    ok(await r.call("RELEASE", { nodeid: node, arg: { fh: fh2 } }), "REL2");
+    ok(await r.call("DESTROY"), "DESTROY");
+    assert.equal(r.device.server.handleCount, 0);
+    assert.equal(r.device.server.inodeCount, 1);
+  } finally {
+    await r.close();
+  }
+});
