@@ -13,6 +13,7 @@
  * - trace: the tracing proxy;
  * - show: pairing of recorded FUSE requests and replies, strace-like lines;
  * - stats, report: per-opcode statistics and the HTML report;
+ * - serve: the standalone virtio-fs back-end;
  * - vm: the real-guest rig (QEMU + Debian cloud kernel).
  *
  * @module
@@ -29,6 +30,7 @@ export * as client from "./client/mod.ts";
 export * as show from "./show/mod.ts";
 export * as stats from "./stats/mod.ts";
 export * as report from "./report/mod.ts";
+export * as serve from "./serve/mod.ts";
 export {
   MASKED_PROTOCOL_FEATURES,
   MASKED_VIRTIO_FEATURES,
