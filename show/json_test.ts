@@ -1,9 +1,18 @@
 import assert from "node:assert/strict";
+import { type CaptureRecord, decodeCapture } from "../capture/mod.ts";
 import { Opcode } from "../decode/fuse.ts";
 import { encodeMessage } from "../decode/vhost_user.ts";
 import { CaptureBuilder, T0 } from "./_testing.ts";
-import { isoTime, jsonBigint, jsonLine } from "./json.ts";
-import { pairRecords } from "./pairing.ts";
+import {
+  controlJson,
+  isoTime,
+  jsonBigint,
+  jsonLine,
+  LineBuffer,
+  operationJson,
+  writeJsonLine,
+} from "./json.ts";
+import { pairRecords, type ShowEvent } from "./pairing.ts";
 
 Deno.test("json: 64-bit values are numbers when exact, else strings", () => {
   assert.equal(jsonBigint(42n), 42);
@@ -95,4 +104,98 @@ Deno.test("json: control events", async () => {
   assert.deepEqual(vu.payload, { kind: "vring_state", index: 1, num: 105 });
   assert.equal(vu.text, "index=1 num=105");
   assert.deepEqual(note.note, { type: "stop", closed_by: "frontend" });
+});
+
+/** The reference text of an event: JSON.stringify of the object builders. */
+function reference(e: ShowEvent): string {
+  return JSON.stringify(e.type === "fuse" ? operationJson(e) : controlJson(e));
+}
+
+/** Every event's line, written one after the other into a buffer that starts tiny. */
+function assertSameText(events: readonly ShowEvent[], what: string): void {
+  const out = new LineBuffer(1);
+  for (const e of events) {
+    const start = out.length;
+    writeJsonLine(e, out);
+    const line = new TextDecoder().decode(out.bytes.subarray(start, out.length));
+    const want = reference(e);
+    assert.equal(line, want, `${what}: ${want}`);
+    assert.equal(jsonLine(e), want, what);
+    out.byte(10);
+  }
+}
+
+async function awkwardRecords(): Promise<CaptureRecord[]> {
+  const b = new CaptureBuilder(38, 200); // cuts the WRITE and READ data
+  const file = { nodeid: 7n, mode: 0o100644, size: (1n << 60n) + 3n, nlink: 1, ino: 7n };
+  let u = 2n;
+  const pair = (op: keyof typeof Opcode, req: object, rep: object, err = 0, queue = 1) => {
+    b.request(queue, { ...req, header: { opcode: Opcode[op], unique: u, nodeid: 1n << 62n } });
+    b.reply(queue, Opcode[op], { ...rep, header: { unique: u, error: err } }, 1234);
+    u += 2n;
+  };
+  pair("LOOKUP", { names: ['quote" back\\slash\nnewline\u0001'] }, { arg: file });
+  pair("LOOKUP", { names: ["ünïcödé → 😀", "ignored"].slice(0, 1) }, {}, -2);
+  pair("LOOKUP", { names: ["bytes \udcff\udc80 not UTF-8"] }, { arg: file });
+  pair("RENAME2", { names: ["a", "b"], arg: { newdir: 3n, flags: 1 } }, {}, -17);
+  pair("CREATE", { names: ["c"], arg: { flags: 0o101, mode: 0o100644 } }, {
+    arg: { ...file, fh: 1n },
+  });
+  pair("WRITE", { arg: { fh: 1n, offset: 1n << 63n }, data: new Uint8Array(300) }, {
+    arg: { size: 300 },
+  });
+  pair("READ", { arg: { fh: 1n, size: 4096 } }, { data: new Uint8Array(200) });
+  pair("READDIRPLUS", { arg: { fh: 1n, size: 4096 } }, {
+    entries: [{ ino: 1n, off: 1n, type: 4, name: ".", entry: file }],
+  });
+  b.request(0, {
+    header: { opcode: Opcode.BATCH_FORGET, unique: u, nodeid: 0n },
+    items: [{ nodeid: 5n, nlookup: 1n }, { nodeid: 6n, nlookup: 2n }],
+  });
+  b.rawReply(0, new Uint8Array(0));
+  pair("SETXATTR", { names: ["user.a"], data: new Uint8Array(4) }, {}, -95);
+  pair("GETLK", { arg: { fh: 1n } }, { arg: { type: 2, pid: 4 } });
+  b.rawRequest(1, new Uint8Array(20)); // shorter than a header
+  b.rawReply(1, new Uint8Array(16)); // no request
+  b.request(1, { header: { opcode: 4000, unique: u, nodeid: 1n }, data: new Uint8Array(3) });
+  b.request(0, { header: { opcode: Opcode.FORGET, unique: u + 2n, nodeid: 3n }, arg: {} });
+  b.rawReply(0, new Uint8Array(0));
+  b.vhostUser(0, encodeMessage({ channel: "frontend", request: "SET_OWNER" }), 0);
+  b.note({ type: "stop", closed_by: "frontend", "1": "integer-like key first" });
+  b.lose(2);
+  b.request(1, { header: { opcode: Opcode.GETATTR, unique: u + 4n, nodeid: 1n }, arg: {} });
+  return await b.records();
+}
+
+Deno.test("json: the written text is JSON.stringify of the object builders, byte for byte", async () => {
+  const fixture = decodeCapture(
+    await Deno.readFile(new URL("../tests/fixtures/guest_session.pcapng", import.meta.url)),
+  );
+  assertSameText(pairRecords(fixture.records), "fixture");
+  assertSameText(pairRecords(fixture.records, { order: "request" }), "fixture, request order");
+  const awkward = pairRecords(await awkwardRecords());
+  assert.ok(awkward.length >= 18, String(awkward.length));
+  assertSameText(awkward, "awkward");
+  // Times the writer takes other paths for: the first second of the epoch, before it.
+  const op = awkward.find((e) => e.type === "fuse")!;
+  for (const ns of [0n, 999n, 1_000_000_001n, -1n, -1_500_000_000n]) {
+    assertSameText([{ ...op, timestampNs: ns }], `time ${ns}`);
+  }
+});
+
+Deno.test("json: damaged captures write the same text as the object builders", async () => {
+  const recs = await awkwardRecords();
+  let x = 12345;
+  const r = () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 8) / 0x1000000;
+  for (let round = 0; round < 200; round++) {
+    const damaged = recs.map((rec) => {
+      if (r() > 0.3) return rec;
+      const body = rec.body.slice();
+      for (let i = 0; i < 3 && body.length > 0; i++) {
+        body[Math.floor(r() * body.length)] = r() * 256;
+      }
+      return { ...rec, body };
+    });
+    assertSameText(pairRecords(damaged, { maxInFlight: 1 + (round % 5) }), `round ${round}`);
+  }
 });

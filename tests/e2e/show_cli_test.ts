@@ -9,7 +9,18 @@
  * WRITE may be whole or cut at 262120 bytes, depending on the recording.
  */
 import assert from "node:assert/strict";
-import { CaptureReader, type CaptureRecord, RecordKind } from "../../capture/mod.ts";
+import {
+  CaptureReader,
+  type CaptureRecord,
+  CaptureWriter,
+  encodeEnhancedPacket,
+  encodeInterfaceDescription,
+  encodeSectionHeader,
+  RecordKind,
+  VhostUserDirection,
+} from "../../capture/mod.ts";
+import { encodeReply, encodeRequest, FuseSession } from "../../decode/fuse.ts";
+import { encodeMessage } from "../../decode/vhost_user.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const VFSTRACE = `${ROOT}vfstrace`;
@@ -361,6 +372,168 @@ Deno.test("show --follow: lines appear as the capture grows; Ctrl-C ends it", as
     await child.stderr.cancel();
     assert.equal(status.code, 130);
     assert.equal(lines(seen).length, expected);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+}
+
+Deno.test("show: a file that is not a vfstrace capture is a clear error, never silence", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vfstrace-e2e-notcap-" });
+  try {
+    // A network capture as tshark writes it: pcapng, one Ethernet interface, one frame.
+    const frame = Uint8Array.from({ length: 60 }, (_, i) => i);
+    const ethernet = concat(
+      encodeSectionHeader({ userAppl: "Dumpcap (Wireshark) 4.0.17" }),
+      encodeInterfaceDescription({ linkType: 1, name: "eth0", tsresol: 6 }),
+      encodeEnhancedPacket({ timestamp: 1_700_000_000_000_000n, data: frame }),
+    );
+    // The same frame in a classic pcap file (magic, v2.4, snaplen, Ethernet; then the record).
+    const pcap = new Uint8Array(24 + 16 + frame.byteLength);
+    const pv = new DataView(pcap.buffer);
+    pv.setUint32(0, 0xa1b2c3d4, true);
+    pv.setUint16(4, 2, true);
+    pv.setUint16(6, 4, true);
+    pv.setUint32(16, 65535, true);
+    pv.setUint32(20, 1, true);
+    pv.setUint32(32, frame.byteLength, true);
+    pv.setUint32(36, frame.byteLength, true);
+    pcap.set(frame, 40);
+    let x = 7;
+    const random = Uint8Array.from(
+      { length: 4096 },
+      () => (x = (x * 1103515245 + 12345) >>> 0) >>> 24,
+    );
+    const cases: [string, Uint8Array, RegExp][] = [
+      [
+        "ethernet.pcapng",
+        ethernet,
+        /is a pcapng file but not a vfstrace capture: .*link type 1 \(Ethernet\)/,
+      ],
+      ["classic.pcap", pcap, /not a pcapng file .*it is a classic pcap file/],
+      ["random.bin", random, /not a pcapng file/],
+      ["notes.txt", new TextEncoder().encode("just some text\n"), /not a pcapng file/],
+      ["empty", new Uint8Array(0), /is empty: not a vfstrace capture/],
+    ];
+    for (const [name, bytes, message] of cases) {
+      await Deno.writeFile(`${dir}/${name}`, bytes);
+      for (const mode of [[], ["--json"], ["--recover"]]) {
+        const r = await show(`${dir}/${name}`, ...mode);
+        const what = `${name} ${mode.join(" ")}`;
+        assert.equal(r.code, 1, `${what}: ${r.stderr}`);
+        assert.equal(r.stdout, "", what);
+        assert.match(r.stderr, message, what);
+        assert.doesNotMatch(r.stderr, /--recover skips/, `${what}: skipping cannot help`);
+      }
+    }
+
+    // A network capture merged with a vfstrace one still reads: its packets are skipped.
+    await Deno.writeFile(`${dir}/merged.pcapng`, concat(ethernet, await Deno.readFile(FIXTURE)));
+    const merged = await show(`${dir}/merged.pcapng`);
+    assert.equal(merged.code, 0, merged.stderr);
+    assert.equal(lines(merged.stdout).length, lines((await show(FIXTURE)).stdout).length);
+
+    // A capture without any record yet (vfstrace writes its header at once) is not an error.
+    const none = await Deno.open(`${dir}/none.pcapng`, { write: true, create: true });
+    await new CaptureWriter(none).close();
+    none.close();
+    const quiet = await show(`${dir}/none.pcapng`);
+    assert.deepEqual([quiet.code, quiet.stdout, quiet.stderr], [0, "", ""]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("show: unknown opcodes, messages and records are shown raw with their number", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vfstrace-e2e-unknown-" });
+  try {
+    const path = `${dir}/unknown.pcapng`;
+    const session = new FuseSession({ minor: 38, flags: 0n });
+    const w = CaptureWriter.create(path, { flushIntervalMs: 0 });
+    let t = 1_795_618_800_000_000_000n;
+    const raw = (bytes: number[]) => ({ kind: "raw" as const, bytes: Uint8Array.from(bytes) });
+    w.append({
+      kind: RecordKind.VHOST_USER,
+      direction: VhostUserDirection.FRONTEND_TO_BACKEND,
+      body: encodeMessage({ channel: "frontend", request: 999, payload: raw([0x34, 0x12, 0, 0]) }),
+      timestampNs: t++,
+    });
+    w.append({
+      kind: RecordKind.VHOST_USER,
+      direction: VhostUserDirection.BACKEND_CHANNEL_REQUEST,
+      body: encodeMessage({ channel: "backend", request: 77, payload: raw([0xab]) }),
+      timestampNs: t++,
+    });
+    const fuse = (
+      queue: number,
+      opcode: number,
+      unique: bigint,
+      error: number,
+      data?: number[],
+    ) => {
+      const bytes = data === undefined ? undefined : Uint8Array.from(data);
+      w.append({
+        kind: RecordKind.FUSE_REQUEST,
+        queue,
+        body: encodeRequest({ header: { opcode, unique, nodeid: 5n }, data: bytes }, session),
+        timestampNs: t++,
+      });
+      w.append({
+        kind: RecordKind.FUSE_REPLY,
+        queue,
+        body: encodeReply({ header: { unique, error }, data: bytes }, opcode, session),
+        timestampNs: t++,
+      });
+    };
+    fuse(1, 99, 2n, 0, [1, 2, 3, 4]);
+    fuse(1, 4000, 4n, -38);
+    w.append({ kind: 200, body: Uint8Array.of(1, 2, 3), timestampNs: t++ });
+    await w.close();
+
+    const text = await show(path, "--all", "--utc");
+    assert.equal(text.code, 0, text.stderr);
+    const out = lines(text.stdout);
+    assert.equal(out.length, 5, "nothing dropped:\n" + text.stdout);
+    assert.match(out[0]!, / vhost-user → unknown message 999 raw=34120000$/);
+    assert.match(out[1]!, / backend-channel ← unknown message 77 raw=ab$/);
+    assert.match(out[2]!, / q1 opcode 99 +nodeid=5 \[4 bytes\] = 0 </);
+    assert.match(out[3]!, / q1 opcode 4000 +nodeid=5 = -ENOSYS </);
+    assert.match(out[4]!, / record 200, 3 bytes$/);
+    // The unknown opcodes are operations: filters and the default view keep them.
+    assert.equal(lines((await show(path)).stdout).length, 2);
+    assert.equal(lines((await show(path, "--nodeid", "5")).stdout).length, 2);
+    assert.match(
+      (await show(path, "--errors")).stdout,
+      /^\S+ q1 opcode 4000 .* = -ENOSYS <[^\n]*\n$/,
+    );
+
+    const json = await show(path, "--all", "--json");
+    assert.equal(json.code, 0, json.stderr);
+    const [vu, backend, op99, op4000, rec] = lines(json.stdout).map((l) => JSON.parse(l));
+    assert.deepEqual(
+      [vu.type, vu.name, vu.request, vu.payload, vu.size],
+      ["vhost-user", "unknown message 999", 999, { kind: "raw", bytes: "34120000" }, 4],
+    );
+    assert.deepEqual([backend.name, backend.request, backend.direction], [
+      "unknown message 77",
+      77,
+      "BACKEND_CHANNEL_REQUEST",
+    ]);
+    assert.deepEqual([op99.op, op99.opcode, op99.status], ["opcode 99", 99, "ok"]);
+    assert.equal(op99.request.header.opcode, 99);
+    assert.equal(op99.request.data_bytes, 4);
+    assert.equal(op99.reply.data_bytes, 4);
+    assert.deepEqual([op4000.op, op4000.opcode, op4000.error], ["opcode 4000", 4000, "ENOSYS"]);
+    assert.deepEqual([rec.type, rec.kind, rec.length], ["record", "200", 3]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
