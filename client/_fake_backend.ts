@@ -8,21 +8,15 @@
  *
  * @module
  */
-import {
-  close,
-  closeAll,
-  Epoll,
-  eventfdRead,
-  eventfdWrite,
-  type EventLoop,
-  MemoryMapping,
-} from "../sys/mod.ts";
+import { close, closeAll, Epoll, eventfdRead, eventfdWrite, type EventLoop } from "../sys/mod.ts";
 import { VhostUserChannel, type VhostUserFrame } from "../vhost/channel.ts";
 import {
   ChainError,
   ChainWalker,
   type DescriptorChain,
   GuestMemory,
+  type MappedRegion,
+  mapWireRegion,
   SplitQueue,
 } from "../virtq/mod.ts";
 import {
@@ -163,9 +157,8 @@ const DEFAULT_FEATURES = FEATURE_VERSION_1 | FEATURE_INDIRECT_DESC | FEATURE_EVE
 const DEFAULT_PROTOCOL = PROTOCOL_FEATURE.MQ | PROTOCOL_FEATURE.REPLY_ACK |
   PROTOCOL_FEATURE.CONFIG | PROTOCOL_FEATURE.CONFIGURE_MEM_SLOTS;
 
-interface Mapped {
+interface Mapped extends MappedRegion {
   region: WireRegion;
-  mapping: MemoryMapping;
 }
 
 /** The in-process test back-end. */
@@ -338,7 +331,7 @@ export class FakeBackend {
         if (p.kind === "memory_table") {
           const fresh = p.regions.map((r, i) => this.#map(r, fds[i]!));
           fds = [];
-          const inits = fresh.map((m) => this.#init(m));
+          const inits = fresh.map((m) => m.init);
           const old = this.#mapped;
           this.#mapped = fresh;
           this.#memory.setRegions(inits);
@@ -350,7 +343,7 @@ export class FakeBackend {
         if (p.kind === "mem_reg") {
           const m = this.#map(p.region, fds[0]!);
           fds = [];
-          this.#memory.addRegion(this.#init(m));
+          this.#memory.addRegion(m.init);
           this.#mapped.push(m);
         }
         break;
@@ -465,32 +458,11 @@ export class FakeBackend {
 
   #map(region: WireRegion, fd: number): Mapped {
     try {
-      const page = 4096n;
-      const aligned = (region.mmapOffset / page) * page;
-      const delta = Number(region.mmapOffset - aligned);
-      const mapping = MemoryMapping.map(fd, Number(region.memorySize) + delta, { offset: aligned });
-      return { region, mapping };
+      return { region, ...mapWireRegion(region, fd) };
     } finally {
       // The mapping keeps the memory; the fd is no longer needed.
       close(fd);
     }
-  }
-
-  #init(m: Mapped): {
-    guestPhysAddr: bigint;
-    userAddr: bigint;
-    size: bigint;
-    mmapOffset: bigint;
-    bytes: Uint8Array;
-  } {
-    const delta = Number(m.region.mmapOffset % 4096n);
-    return {
-      guestPhysAddr: m.region.guestPhysAddr,
-      userAddr: m.region.userspaceAddr,
-      size: m.region.memorySize,
-      mmapOffset: m.region.mmapOffset,
-      bytes: m.mapping.view(delta, Number(m.region.memorySize)),
-    };
   }
 
   #setAddr(p: VringAddrPayload): void {

@@ -12,21 +12,15 @@
  *
  * @module
  */
-import {
-  close,
-  closeAll,
-  Epoll,
-  eventfdRead,
-  eventfdWrite,
-  type EventLoop,
-  MemoryMapping,
-} from "../sys/mod.ts";
+import { close, closeAll, Epoll, eventfdRead, eventfdWrite, type EventLoop } from "../sys/mod.ts";
 import { VhostUserChannel, type VhostUserFrame } from "../vhost/channel.ts";
 import {
   ChainError,
   ChainWalker,
   type DescriptorChain,
   GuestMemory,
+  type MappedRegion,
+  mapWireRegion,
   SplitQueue,
 } from "../virtq/mod.ts";
 import {
@@ -105,9 +99,8 @@ interface Queue {
   generation: number;
 }
 
-interface Mapped {
+interface Mapped extends MappedRegion {
   region: WireRegion;
-  mapping: MemoryMapping;
 }
 
 /** The vhost-user-fs back-end on one connection. */
@@ -290,7 +283,7 @@ export class VirtioFsDevice {
             }
             const old = this.#mapped;
             this.#mapped = fresh;
-            this.#memory.setRegions(fresh.map((m) => this.#init(m)));
+            this.#memory.setRegions(fresh.map((m) => m.init));
             for (const q of this.#queues.values()) q.ring?.refresh();
             for (const m of old) m.mapping.unmap();
           }
@@ -302,7 +295,7 @@ export class VirtioFsDevice {
             fds = fds.slice(1);
             if (fd === undefined) throw new Error("ADD_MEM_REG without an fd");
             const m = this.#map(p.region, fd);
-            this.#memory.addRegion(this.#init(m));
+            this.#memory.addRegion(m.init);
             this.#mapped.push(m);
           }
           break;
@@ -425,32 +418,11 @@ export class VirtioFsDevice {
 
   #map(region: WireRegion, fd: number): Mapped {
     try {
-      const page = 4096n;
-      const aligned = (region.mmapOffset / page) * page;
-      const delta = Number(region.mmapOffset - aligned);
-      const mapping = MemoryMapping.map(fd, Number(region.memorySize) + delta, { offset: aligned });
-      return { region, mapping };
+      return { region, ...mapWireRegion(region, fd) };
     } finally {
       // The mapping keeps the memory alive; the fd is not needed any more.
       close(fd);
     }
-  }
-
-  #init(m: Mapped): {
-    guestPhysAddr: bigint;
-    userAddr: bigint;
-    size: bigint;
-    mmapOffset: bigint;
-    bytes: Uint8Array;
-  } {
-    const delta = Number(m.region.mmapOffset % 4096n);
-    return {
-      guestPhysAddr: m.region.guestPhysAddr,
-      userAddr: m.region.userspaceAddr,
-      size: m.region.memorySize,
-      mmapOffset: m.region.mmapOffset,
-      bytes: m.mapping.view(delta, Number(m.region.memorySize)),
-    };
   }
 
   #setAddr(p: VringAddrPayload): void {

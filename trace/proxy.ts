@@ -44,6 +44,7 @@ import {
   DescFlags,
   type DescriptorChain,
   GuestMemory,
+  mapWireRegion,
   type MemoryRegionInit,
   SplitQueue,
   VirtqError,
@@ -427,19 +428,9 @@ export class TraceProxy {
     const inits: MemoryRegionInit[] = [];
     try {
       regions.forEach((r, i) => {
-        const page = 4096n;
-        const alignedOff = (r.mmapOffset / page) * page;
-        const delta = Number(r.mmapOffset - alignedOff);
-        const size = Number(r.memorySize);
-        const m = MemoryMapping.map(frame.fds[i]!, size + delta, { offset: alignedOff });
-        mappings.push(m);
-        inits.push({
-          guestPhysAddr: r.guestPhysAddr,
-          size: r.memorySize,
-          userAddr: r.userspaceAddr,
-          mmapOffset: r.mmapOffset,
-          bytes: m.view(delta, size),
-        });
+        const m = mapWireRegion(r, frame.fds[i]!);
+        mappings.push(m.mapping);
+        inits.push(m.init);
       });
       this.#memory.setRegions(inits);
     } catch (err) {

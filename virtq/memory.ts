@@ -20,6 +20,7 @@
  * @module
  */
 import { type AddressSpace, MemoryAccessError, MemoryRegionError } from "./errors.ts";
+import { MemoryMapping } from "../sys/memory.ts";
 
 const TWO_52 = 2 ** 52;
 const TWO_53 = 2 ** 53;
@@ -439,4 +440,48 @@ function toBig(v: bigint | number, space: AddressSpace, what: "address" | "lengt
     what === "address" ? "bad-address" : "bad-length",
     `${what} ${v}`,
   );
+}
+
+/** A memory region as vhost-user describes it (SET_MEM_TABLE, ADD_MEM_REG). */
+export interface WireRegionLike {
+  /** Guest-physical address. */
+  readonly guestPhysAddr: bigint;
+  /** Size in bytes. */
+  readonly memorySize: bigint;
+  /** The front-end's user address. */
+  readonly userspaceAddr: bigint;
+  /** Offset of the region in its fd; need not be page aligned. */
+  readonly mmapOffset: bigint;
+}
+
+/** A region mapped from its fd: the mapping (the caller unmaps it) and its {@link GuestMemory} entry. */
+export interface MappedRegion {
+  /** The mmap, starting at the page boundary at or below the region's offset. */
+  readonly mapping: MemoryMapping;
+  /** What {@link GuestMemory.setRegions} / {@link GuestMemory.addRegion} take. */
+  readonly init: MemoryRegionInit;
+}
+
+const PAGE = 4096n;
+
+/**
+ * Maps `fd` for `region`. mmap needs a page-aligned offset, so the mapping
+ * starts at the page below and the region's bytes are a view past it. The fd
+ * stays open (the caller may still pass it on).
+ */
+export function mapWireRegion(region: WireRegionLike, fd: number): MappedRegion {
+  const aligned = (region.mmapOffset / PAGE) * PAGE;
+  const delta = Number(region.mmapOffset - aligned);
+  const size = Number(region.memorySize);
+  const mapping = MemoryMapping.map(fd, size + delta, { offset: aligned });
+  return {
+    mapping,
+    init: {
+      guestPhysAddr: region.guestPhysAddr,
+      size: region.memorySize,
+      userAddr: region.userspaceAddr,
+      mmapOffset: region.mmapOffset,
+      bytes: mapping.view(delta, size),
+    },
+  };
 }
