@@ -13,3 +13,4 @@ export * from "./errors.ts";
 export * from "./memory.ts";
 export * from "./driver_queue.ts";
 export * from "./frontend.ts";
+export * from "./fuse_client.ts";
