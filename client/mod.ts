@@ -14,3 +14,4 @@ export * from "./memory.ts";
 export * from "./driver_queue.ts";
 export * from "./frontend.ts";
 export * from "./fuse_client.ts";
+export * from "./bench.ts";

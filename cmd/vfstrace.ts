@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import denoJson from "../deno.json" with { type: "json" };
 import { CliError, ExitCode, printError, runInterruptCleanups } from "./_common.ts";
+import { benchCommand } from "./_bench.ts";
 import { guestCommand } from "./_guest.ts";
 import { reportCommand } from "./_report.ts";
 import { serveCommand } from "./_serve.ts";
@@ -40,6 +41,7 @@ Exit status:
   program.addCommand(statsCommand());
   program.addCommand(reportCommand());
   program.addCommand(serveCommand());
+  program.addCommand(benchCommand());
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }
