@@ -8,6 +8,7 @@ import denoJson from "../deno.json" with { type: "json" };
 import { CliError, ExitCode, printError, runInterruptCleanups } from "./_common.ts";
 import { benchCommand } from "./_bench.ts";
 import { guestCommand } from "./_guest.ts";
+import { replayCommand } from "./_replay.ts";
 import { reportCommand } from "./_report.ts";
 import { serveCommand } from "./_serve.ts";
 import { showCommand } from "./_show.ts";
@@ -42,6 +43,7 @@ Exit status:
   program.addCommand(reportCommand());
   program.addCommand(serveCommand());
   program.addCommand(benchCommand());
+  program.addCommand(replayCommand());
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }
