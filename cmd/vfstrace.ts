@@ -7,6 +7,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import denoJson from "../deno.json" with { type: "json" };
 import { CliError, ExitCode, printError, runInterruptCleanups } from "./_common.ts";
 import { benchCommand } from "./_bench.ts";
+import { demoCommand } from "./_demo.ts";
 import { guestCommand } from "./_guest.ts";
 import { replayCommand } from "./_replay.ts";
 import { reportCommand } from "./_report.ts";
@@ -44,6 +45,7 @@ Exit status:
   program.addCommand(serveCommand());
   program.addCommand(benchCommand());
   program.addCommand(replayCommand());
+  program.addCommand(demoCommand());
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }
