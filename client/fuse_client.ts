@@ -163,6 +163,7 @@ const NO_REPLY_OPS = new Set<number>([
 ]);
 /** Big enough for every fixed-size reply struct (fuse_statx_out is the largest, 256 + 16). */
 const DEFAULT_REPLY = 512;
+const EXACT_OPS = new Set<number>([Opcode.READ, Opcode.READDIR, Opcode.READDIRPLUS]);
 const XATTR_OPS = new Set<number>([Opcode.GETXATTR, Opcode.LISTXATTR]);
 
 function num(v: unknown): number {
@@ -294,6 +295,9 @@ export class FuseClient {
     const op = fuseOp(call.opcode);
     const limit = op?.reply.limit;
     const size = limit === undefined ? 0 : num(call.arg?.[limit]);
+    // Exactly `size` for data, as the guest kernel offers its pages: some daemons (the C
+    // virtiofsd of QEMU 7.2) fill every writable byte offered, past the READ's size.
+    if (EXACT_OPS.has(call.opcode)) return OUT_HEADER_SIZE + size;
     return OUT_HEADER_SIZE + Math.max(size, DEFAULT_REPLY);
   }
 

@@ -51,16 +51,37 @@ export interface BackendSpec {
   readonly sharedDir: string;
   /** Socket to listen on. */
   readonly socket: string;
+  /** Serve extended attributes (virtiofsd `-o xattr`, serve `--xattr`). */
+  readonly xattr?: boolean;
   /** Where the children's stdout goes (default null; trace's live lines go there). */
   readonly stdout?: "inherit" | "null" | "piped";
 }
 
 /** The argv of the back-end itself; `socket` may be `{socket}` for trace to fill in. */
-function backendArgv(kind: BackendSpec["kind"], socket: string, dir: string): string[] {
-  if (kind === "virtiofsd") {
-    return [C_VIRTIOFSD, `--socket-path=${socket}`, "-o", `source=${dir}`, "-o", "cache=auto"];
+function backendArgv(spec: BackendSpec, socket: string): string[] {
+  const dir = spec.sharedDir;
+  const xattr = spec.xattr === true;
+  if (spec.kind === "virtiofsd") {
+    return [
+      C_VIRTIOFSD,
+      `--socket-path=${socket}`,
+      "-o",
+      `source=${dir}`,
+      "-o",
+      "cache=auto",
+      ...(xattr ? ["-o", "xattr"] : []),
+    ];
   }
-  return cliArgv("serve", "--socket-path", socket, "--shared-dir", dir, "--log-level", "error");
+  return cliArgv(
+    "serve",
+    "--socket-path",
+    socket,
+    "--shared-dir",
+    dir,
+    "--log-level",
+    "error",
+    ...(xattr ? ["--xattr"] : []),
+  );
 }
 
 async function waitForSocket(path: string, child: Deno.ChildProcess, what: string): Promise<void> {
@@ -81,20 +102,18 @@ async function waitForSocket(path: string, child: Deno.ChildProcess, what: strin
 
 /** Starts a back-end and resolves once its socket listens. */
 export async function startBackend(spec: BackendSpec): Promise<BackendProcess> {
-  const argv = spec.trace === undefined
-    ? backendArgv(spec.kind, spec.socket, spec.sharedDir)
-    : cliArgv(
-      "trace",
-      ...(spec.trace.live === true ? [] : ["--quiet"]),
-      "--socket-path",
-      spec.socket,
-      "-w",
-      spec.trace.capture,
-      "--snaplen",
-      String(spec.trace.snaplen ?? 256),
-      "--",
-      ...backendArgv(spec.kind, "{socket}", spec.sharedDir),
-    );
+  const argv = spec.trace === undefined ? backendArgv(spec, spec.socket) : cliArgv(
+    "trace",
+    ...(spec.trace.live === true ? [] : ["--quiet"]),
+    "--socket-path",
+    spec.socket,
+    "-w",
+    spec.trace.capture,
+    "--snaplen",
+    String(spec.trace.snaplen ?? 256),
+    "--",
+    ...backendArgv(spec, "{socket}"),
+  );
   const name = spec.trace === undefined ? spec.kind : `trace+${spec.kind}`;
   const child = new Deno.Command(argv[0]!, {
     args: argv.slice(1),
