@@ -6,16 +6,18 @@
  * traced÷direct ratios of median ops/s per workload and depth.
  *
  * Run: deno task bench:client [--workload meta,rand] [--depth 1,16]
- *      [--duration 2] [--rounds 3]
+ *      [--duration 2] [--rounds 3] [--poll spin|park]
  */
 import {
+  clientLoopOptions,
+  type ClientPoll,
   compareBackends,
   type ComparisonResult,
   formatComparison,
   FuseClient,
   type Workload,
 } from "../client/mod.ts";
-import { type BackendProcess, startBackend } from "../cmd/_backends.ts";
+import { type BackendProcess, startBackend } from "../cmd/backends.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -25,6 +27,7 @@ const WORKLOADS = arg("workload", "meta,rand").split(",") as Workload[];
 const DEPTHS = arg("depth", "1,16").split(",").map(Number);
 const DURATION_S = Number(arg("duration", "2"));
 const ROUNDS = Number(arg("rounds", "3"));
+const POLL = arg("poll", "spin") as ClientPoll;
 
 const root = await Deno.makeTempDir({ prefix: "vfstrace-cbench-" });
 const specs = [
@@ -49,12 +52,16 @@ try {
     procs.push(p);
     clients.push({
       label: s.label,
-      client: await FuseClient.connect(p.socket, { queueSize: 256, memorySize: 128 << 20 }),
+      client: await FuseClient.connect(p.socket, {
+        queueSize: 256,
+        memorySize: 128 << 20,
+        ...(POLL === "park" ? { eventLoop: clientLoopOptions("park")! } : {}),
+      }),
     });
   }
   console.log(
     `built-in client: ${WORKLOADS.join(", ")} at depth ${DEPTHS.join(", ")}; ` +
-      `${ROUNDS} interleaved rounds of ${DURATION_S} s per back-end, medians`,
+      `${ROUNDS} interleaved rounds of ${DURATION_S} s per back-end, medians; client --poll ${POLL}`,
   );
   for (const workload of WORKLOADS) {
     for (const depth of DEPTHS) {

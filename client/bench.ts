@@ -9,7 +9,20 @@
  *
  * @module
  */
+import type { EventLoopOptions } from "../sys/mod.ts";
 import { type FuseClient, FuseErrnoError } from "./fuse_client.ts";
+
+/**
+ * How a benchmarking client waits for completions: `spin` (the event loop's
+ * default busy-poll window after activity) or `park` (no spinning: it sleeps
+ * in epoll, leaving the CPUs to the back-ends it measures).
+ */
+export type ClientPoll = "spin" | "park";
+
+/** The `eventLoop` option of FuseClient.connect for `poll` (undefined: the front-end's default loop). */
+export function clientLoopOptions(poll: ClientPoll): EventLoopOptions | undefined {
+  return poll === "park" ? { busyPoll: { minMicros: 0, maxMicros: 0 } } : undefined;
+}
 
 /** The workloads. */
 export const WORKLOADS = ["meta", "seq", "rand", "readdir"] as const;

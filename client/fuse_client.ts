@@ -27,6 +27,7 @@ import type { Decoded } from "../decode/struct.ts";
 import type { Completion, DriverQueue, SubmitOptions } from "./driver_queue.ts";
 import { FrontendError, ProtocolError } from "./errors.ts";
 import { type FrontendOptions, VhostUserFrontend } from "./frontend.ts";
+import { EventLoop, type EventLoopOptions } from "../sys/mod.ts";
 
 /** A FUSE reply carried an error (negative `fuse_out_header.error`). */
 export class FuseErrnoError extends FrontendError {
@@ -131,6 +132,12 @@ export interface FuseClientOptions {
   readonly pid?: number;
   /** Options for the underlying front-end. */
   readonly frontend?: FrontendOptions;
+  /**
+   * {@link connect}: run the front-end on an event loop made with these
+   * options (e.g. `{ wait: "blocking" }` in a process that does nothing but
+   * drive the back-end), closed with the client. Default: the front-end's own.
+   */
+  readonly eventLoop?: EventLoopOptions;
 }
 
 const flag = (name: string): bigint => {
@@ -205,6 +212,7 @@ export class FuseClient {
   #gid: number;
   #pid: number;
   #initReply: Decoded | undefined;
+  #ownLoop: { loop: EventLoop; running: Promise<void> } | undefined;
 
   /** A client on `frontend`, whose queues are already set up (see {@link VhostUserFrontend.start}). */
   constructor(frontend: VhostUserFrontend, options: FuseClientOptions = {}) {
@@ -221,7 +229,21 @@ export class FuseClient {
    * hiprio and the request queues, and sends FUSE_INIT (unless skipped).
    */
   static async connect(path: string, options: FuseClientOptions = {}): Promise<FuseClient> {
-    const fe = VhostUserFrontend.connect(path, options.frontend ?? {});
+    let own: { loop: EventLoop; running: Promise<void> } | undefined;
+    if (options.eventLoop !== undefined) {
+      const loop = new EventLoop(options.eventLoop);
+      own = { loop, running: loop.run() };
+    }
+    let fe: VhostUserFrontend;
+    try {
+      fe = VhostUserFrontend.connect(path, {
+        ...options.frontend,
+        ...(own === undefined ? {} : { loop: own.loop }),
+      });
+    } catch (err) {
+      if (own !== undefined) await FuseClient.#endLoop(own);
+      throw err;
+    }
     try {
       await fe.start({
         queues: 1 + (options.requestQueues ?? 1),
@@ -230,12 +252,20 @@ export class FuseClient {
         ...(options.indirect === undefined ? {} : { indirect: options.indirect }),
       });
       const client = new FuseClient(fe, options);
+      client.#ownLoop = own;
       if (options.skipInit !== true) await client.init(options);
       return client;
     } catch (err) {
       await fe.close().catch(() => {});
+      if (own !== undefined) await FuseClient.#endLoop(own);
       throw err;
     }
+  }
+
+  static async #endLoop(own: { loop: EventLoop; running: Promise<void> }): Promise<void> {
+    own.loop.stop();
+    await own.running.catch(() => {});
+    await own.loop.close();
   }
 
   /** The request queue indices (1…N). */
@@ -584,9 +614,12 @@ export class FuseClient {
     return this.call({ opcode: Opcode.STATFS, nodeid });
   }
 
-  /** Closes the front-end (stops the queues, frees memory, closes the socket). */
-  close(): Promise<void> {
-    return this.frontend.close();
+  /** Closes the front-end (stops the queues, frees memory, closes the socket) and its own loop. */
+  async close(): Promise<void> {
+    await this.frontend.close();
+    const own = this.#ownLoop;
+    this.#ownLoop = undefined;
+    if (own !== undefined) await FuseClient.#endLoop(own);
   }
 
   /** `await using` support: {@link close}. */

@@ -6,8 +6,10 @@
  *
  * @module
  */
-import { Command } from "@commander-js/extra-typings";
+import { Command, Option } from "@commander-js/extra-typings";
 import {
+  clientLoopOptions,
+  type ClientPoll,
   compareBackends,
   type ComparisonResult,
   formatComparison,
@@ -27,6 +29,7 @@ interface BenchOptions {
   duration: number;
   rounds: number;
   queueSize: number;
+  poll: string;
   json?: true | undefined;
 }
 
@@ -58,6 +61,8 @@ export interface RunBenchOptions {
   readonly rounds: number;
   /** Queue size. */
   readonly queueSize?: number;
+  /** How the client waits (default spin). */
+  readonly poll?: ClientPoll;
   /** Progress and tables go here (default: stdout). */
   readonly print?: (line: string) => void;
 }
@@ -79,6 +84,7 @@ export async function runBench(o: RunBenchOptions): Promise<ComparisonResult[]> 
           requestQueues: o.queues,
           queueSize: o.queueSize ?? 256,
           memorySize: 128 << 20,
+          ...(o.poll === "park" ? { eventLoop: clientLoopOptions("park")! } : {}),
         });
       } catch (err) {
         throw new CliError(
@@ -140,6 +146,12 @@ export function benchCommand(): Command {
       3,
     )
     .option("--queue-size <n>", "virtqueue size", wholeNumber("--queue-size", 2), 256)
+    .addOption(
+      new Option(
+        "--poll <mode>",
+        "how the client waits for replies: spin (busy-poll briefly after each completion) or park",
+      ).choices(["spin", "park"]).default("spin"),
+    )
     .option("--json", "one JSON document instead of the tables")
     .addHelpText(
       "after",
@@ -151,6 +163,11 @@ removes after):
   rand     4 KiB READs and WRITEs at random offsets of a 16 MiB file (same
            sequence on every back-end)
   readdir  OPENDIR, READDIRPLUS to the end, RELEASEDIR on 256 entries
+
+--poll: the client runs in one process with the back-ends it measures; spinning
+gives the lowest latency when there are spare CPUs, parking leaves the CPUs to
+the back-ends on a small or busy machine (a back-end that spins itself, as serve
+and trace do, otherwise competes with the client for them).
 
 ops/s counts FUSE requests answered; MB/s payload bytes (read + written, or
 directory bytes). A back-end serves one client: start one per socket (virtiofsd
@@ -181,6 +198,7 @@ Example:
         durationS: opts.duration,
         rounds: opts.rounds,
         queueSize: opts.queueSize,
+        poll: opts.poll as ClientPoll,
         print: json ? () => {} : (l) => console.log(l),
       });
       if (json) console.log(JSON.stringify({ results }, null, 2));

@@ -10,7 +10,7 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { FuseClient, FuseErrnoError } from "../client/mod.ts";
-import { type BackendProcess, cliArgv, startBackend } from "./_backends.ts";
+import { type BackendProcess, cliArgv, startBackend } from "./backends.ts";
 import { CliError, colors, ExitCode, onInterrupt } from "./_common.ts";
 import { statsCommand } from "./_stats.ts";
 

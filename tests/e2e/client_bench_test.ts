@@ -6,7 +6,7 @@
  * No timing is asserted.
  */
 import assert from "node:assert/strict";
-import { type BackendProcess, cliArgv, startBackend } from "../../cmd/_backends.ts";
+import { type BackendProcess, cliArgv, startBackend } from "../../cmd/backends.ts";
 
 async function withBoth(
   fn: (sockets: string[], shares: string[]) => Promise<void>,

@@ -4,7 +4,7 @@
  * of a capture that `vfstrace show` reads back with the same operations.
  */
 import assert from "node:assert/strict";
-import { cliArgv } from "../../cmd/_backends.ts";
+import { cliArgv } from "../../cmd/backends.ts";
 
 Deno.test("demo: live trace, stats, and a capture that show reads", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vfstrace-e2e-demo-" });

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { FuseClient, FuseErrnoError } from "../../client/mod.ts";
 import { decodeReply, encodeRequest, Opcode } from "../../decode/fuse.ts";
-import { type BackendProcess, startBackend } from "../../cmd/_backends.ts";
+import { type BackendProcess, startBackend } from "../../cmd/backends.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

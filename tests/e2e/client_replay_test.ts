@@ -7,7 +7,7 @@
  * it; and on a directory that is not fresh, differences and exit status 1.
  */
 import assert from "node:assert/strict";
-import { type BackendProcess, cliArgv, startBackend } from "../../cmd/_backends.ts";
+import { type BackendProcess, cliArgv, startBackend } from "../../cmd/backends.ts";
 
 const FIXTURE = new URL("../fixtures/guest_session.pcapng", import.meta.url).pathname;
 
