@@ -85,3 +85,33 @@ Deno.test("replay: a missing capture is a clear error (exit 3)", async () => {
   assert.equal(out.code, 3);
   assert.match(new TextDecoder().decode(out.stderr), /cannot open \/nonexistent\/x\.pcapng/);
 });
+
+Deno.test("replay --diff of a capture cut at the default snap length (256): compared over what was kept", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vfstrace-e2e-replay-snap-" });
+  try {
+    const capture = `${dir}/demo.pcapng`;
+    const demo = cliArgv("demo", "-w", capture);
+    const made = await new Deno.Command(demo[0]!, { args: demo.slice(1), stdin: "null" }).output();
+    assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+    const share = `${dir}/share`;
+    await Deno.mkdir(share);
+    const proc = await startBackend({ kind: "serve", sharedDir: share, socket: `${dir}/vfs.sock` });
+    try {
+      const argv = cliArgv("replay", capture, "--socket", proc.socket, "--diff");
+      const out = await new Deno.Command(argv[0]!, {
+        args: argv.slice(1),
+        env: { NO_COLOR: "1" },
+        stdin: "null",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, text + new TextDecoder().decode(out.stderr));
+      assert.match(text, /note: READDIRPLUS .*: listing compared over the \d+ recorded entries/);
+      assert.match(text, /note: 4 WRITE\(s\) had data cut by the capture's snap length/);
+      assert.match(text, /, 0 difference\(s\)/);
+    } finally {
+      await proc.stop(5000);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
