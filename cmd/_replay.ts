@@ -290,11 +290,19 @@ function learn(req: FuseRequest, rec: FuseReply, now: FuseReply, remap: Remap): 
     }
   }
   if (op === Opcode.READDIR || op === Opcode.READDIRPLUS) {
+    // A cookie resumes after the entry that carries it: the k-th recorded cookie stands for
+    // the k-th replayed one, whatever order the file system lists names in.
+    const n = Math.min(rec.entries.length, now.entries.length);
+    for (let k = 0; k < n; k++) {
+      remap.cookies.set(
+        `${req.header.nodeid}:${req.arg?.fh}:${rec.entries[k]!.off}`,
+        now.entries[k]!.off,
+      );
+    }
     const byName = new Map(now.entries.map((e) => [e.name, e]));
     for (const e of rec.entries) {
       const m = byName.get(e.name);
       if (m === undefined) continue;
-      remap.cookies.set(`${req.header.nodeid}:${req.arg?.fh}:${e.off}`, m.off);
       const rn = e.entry?.nodeid;
       const nn = m.entry?.nodeid;
       if (typeof rn === "bigint" && typeof nn === "bigint" && rn !== 0n) remap.nodes.set(rn, nn);
