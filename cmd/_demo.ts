@@ -182,5 +182,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     unregister();
     await Deno.remove(socket).catch(() => {});
     if (opts.keep !== true) await Deno.remove(share, { recursive: true }).catch(() => {});
+    // With -w the capture lives elsewhere: nothing of the work directory is left to keep.
+    if (opts.write !== undefined && opts.keep !== true) await Deno.remove(work).catch(() => {});
   }
 }

@@ -32,6 +32,14 @@ Deno.test("demo: live trace, stats, and a capture that show reads", async () => 
     assert.match(out, /errors by errno\n\s+LOOKUP\s+ENOENT\s+1/);
     assert.ok(out.trimEnd().split("\n").some((l) => l === `capture: ${capture}`), out);
     assert.match(out, new RegExp(`view it: \\./vfstrace show ${capture}`));
+    // With -w nothing else is left behind: the temporary share and work directory are gone.
+    const share = /^# serve (\S+) with|^# serve (\S+),/m.exec(out);
+    const shared = share?.[1] ?? share?.[2];
+    assert.ok(shared !== undefined, out);
+    assert.equal(
+      await Deno.stat(shared.replace(/\/share$/, "")).then(() => true, () => false),
+      false,
+    );
     const show = await run(["show", capture]);
     assert.equal(show.code, 0, show.stderr);
     const ops = show.stdout.trim().split("\n").map((l) => l.trim().split(/\s+/)[2]);
