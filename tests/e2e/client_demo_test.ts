@@ -33,13 +33,9 @@ Deno.test("demo: live trace, stats, and a capture that show reads", async () => 
     assert.ok(out.trimEnd().split("\n").some((l) => l === `capture: ${capture}`), out);
     assert.match(out, new RegExp(`view it: \\./vfstrace show ${capture}`));
     // With -w nothing else is left behind: the temporary share and work directory are gone.
-    const share = /^# serve (\S+) with|^# serve (\S+),/m.exec(out);
-    const shared = share?.[1] ?? share?.[2];
-    assert.ok(shared !== undefined, out);
-    assert.equal(
-      await Deno.stat(shared.replace(/\/share$/, "")).then(() => true, () => false),
-      false,
-    );
+    const work = /^# serve (\S+)\/share, with/m.exec(out)?.[1];
+    assert.ok(work !== undefined, out);
+    assert.equal(await Deno.stat(work).then(() => true, () => false), false, `${work} left behind`);
     const show = await run(["show", capture]);
     assert.equal(show.code, 0, show.stderr);
     const ops = show.stdout.trim().split("\n").map((l) => l.trim().split(/\s+/)[2]);
