@@ -118,6 +118,8 @@ export interface CaptureReaderStats {
 }
 
 const DEFAULT_CHUNK = 1 << 20;
+/** Most records in one {@link CaptureReader.batches} array. */
+export const MAX_BATCH = 4096;
 const DEFAULT_POLL_MS = 100;
 /** Recoveries kept in detail; more are only counted. */
 const MAX_RECOVERIES_KEPT = 1000;
@@ -266,13 +268,40 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
   /**
    * The records, in file order, each with its (first block's) file offset.
    * Throws CaptureReadError for corruption (without `recover`) and read
-   * errors.
+   * errors. {@link batches} gives the same records with less overhead.
    */
   async *records(): AsyncGenerator<CaptureRecord, void, undefined> {
+    const signal = this.#signal;
+    for await (const batch of this.#batches()) {
+      for (let i = 0; i < batch.length; i++) {
+        // An abort stops at the next record, not at the end of the batch.
+        if (signal?.aborted) return;
+        this.#records++;
+        yield batch[i]!;
+      }
+    }
+  }
+
+  /**
+   * The records of {@link records} in arrays: every whole record the
+   * buffer holds (at most {@link MAX_BATCH}) at once, so that a reader of a
+   * large file pays one await per chunk read, not one per record. The
+   * records before a damaged block come in a batch before the error is
+   * thrown.
+   */
+  async *batches(): AsyncGenerator<CaptureRecord[], void, undefined> {
+    for await (const batch of this.#batches()) {
+      this.#records += batch.length;
+      yield batch;
+    }
+  }
+
+  async *#batches(): AsyncGenerator<CaptureRecord[], void, undefined> {
     if (this.#used) throw new Error(`capture ${this.name}: a reader iterates only once`);
     this.#used = true;
     const parser = this.#parser;
     const signal = this.#signal;
+    let batch: CaptureRecord[] = [];
     try {
       for (;;) {
         if (signal?.aborted) break;
@@ -287,17 +316,30 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
             whole = true;
           }
         } catch (e) {
+          // The records before the damage first.
+          if (batch.length > 0) {
+            yield batch;
+            batch = [];
+          }
           await this.#onError(e, len);
           continue;
         }
         if (whole) {
           if (rec !== null) {
-            this.#records++;
-            yield rec;
+            batch.push(rec);
+            if (batch.length >= MAX_BATCH) {
+              yield batch;
+              batch = [];
+            }
           }
           continue;
         }
-        // The block is not whole yet: read on.
+        // The block is not whole yet: hand over what is read, then read on.
+        if (batch.length > 0) {
+          yield batch;
+          batch = [];
+          continue; // the consumer may have aborted meanwhile
+        }
         const had = this.#end - this.#pos;
         if (await this.#fill(len < 0 ? 12 : len)) continue;
         // The data ended; bytes that came before the end may still be judged (a bad header).
@@ -308,6 +350,7 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
         }
         break;
       }
+      if (batch.length > 0) yield batch;
       // Leftover bytes after the data ended are the start of a block still to come,
       // and an open chain is a record still to come (it starts earlier).
       if (this.#eof) {

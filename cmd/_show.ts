@@ -124,7 +124,11 @@ export function showCommand(): Command<[string]> {
         .choices(["reply", "request"])
         .default("reply"),
     )
-    .option("--op <names>", "only these operations (LOOKUP,READ; repeatable)", list((s) => s))
+    .option(
+      "--op <names>",
+      "only these operations (LOOKUP,READ, or numbers for unknown opcodes: 99; repeatable)",
+      list((s) => s),
+    )
     .option(
       "--nodeid <ids>",
       "only operations involving these node ids",
@@ -210,19 +214,26 @@ Examples:
 /** Output bytes gathered before a write: big writes, few calls. */
 const FLUSH_AT = 1 << 18;
 
+/** Characters of text lines gathered before they are encoded, in one call. */
+const TEXT_BATCH = 1 << 14;
+const encoder = new TextEncoder();
+
 /**
  * Buffered stdout that stops quietly when the reader goes away (EPIPE).
- * Lines are written into one byte buffer (JSON directly, text encoded as it
- * comes), never as strings joined and encoded afterwards.
+ * JSON lines are written into one byte buffer directly; text lines are
+ * gathered as a string and encoded into it a batch at a time (one
+ * `encodeInto` per ~16 K characters beats encoding line by line).
  */
 class Output {
   /** The bytes waiting; lines go in whole (see {@link mark}). */
   readonly buffer = new LineBuffer(FLUSH_AT + (1 << 16));
   /** The reader closed the pipe: stop producing. */
   closed = false;
+  #pending = "";
 
   /** Where the next line starts, to drop it with {@link rollback} if building it fails. */
   mark(): number {
+    if (this.#pending !== "") this.#encode();
     return this.buffer.length;
   }
 
@@ -240,11 +251,22 @@ class Output {
   /** Adds a whole line. */
   line(s: string): void {
     if (this.closed) return;
-    this.buffer.text(s);
-    this.endLine();
+    this.#pending += s;
+    this.#pending += "\n";
+    if (this.#pending.length >= TEXT_BATCH) this.#encode();
+  }
+
+  #encode(): void {
+    const s = this.#pending;
+    this.#pending = "";
+    const buf = this.buffer;
+    buf.reserve(3 * s.length);
+    buf.length += encoder.encodeInto(s, buf.bytes.subarray(buf.length)).written;
+    if (buf.length >= FLUSH_AT) this.flush();
   }
 
   flush(): void {
+    if (this.#pending !== "") this.#encode();
     const buf = this.buffer;
     if (buf.length === 0 || this.closed) return;
     const bytes = buf.bytes.subarray(0, buf.length);
@@ -329,14 +351,18 @@ async function runShow(file: string, opts: ShowOptions): Promise<void> {
       if (!wanted || !filter.inTime(ev.timestampNs)) return;
     }
     if (out.closed) return;
-    const mark = out.mark();
+    let mark = -1;
     try {
-      if (json) writeJsonLine(ev, out.buffer);
-      else out.buffer.text(formatter.format(ev));
-      out.endLine();
+      if (json) {
+        mark = out.mark();
+        writeJsonLine(ev, out.buffer);
+        out.endLine();
+      } else {
+        out.line(formatter.format(ev));
+      }
     } catch (e) {
       // A formatter bug costs one line, not the rest of a long capture.
-      out.rollback(mark);
+      if (mark >= 0) out.rollback(mark);
       const at = ev.type === "gap"
         ? ""
         : ` (record seq ${
@@ -371,14 +397,17 @@ async function runShow(file: string, opts: ShowOptions): Promise<void> {
   // `vfstrace trace -w -`) shows up as it comes, while a file streams in 256 KiB writes.
   const ticker = setInterval(() => out.flush(), FLUSH_INTERVAL_MS);
   try {
-    for await (const rec of reader) {
-      if (first) {
+    // Batches: one await per chunk of the file, not per record.
+    batches: for await (const batch of reader.batches()) {
+      if (first && batch.length > 0) {
         first = false;
-        formatter.origin = rec.timestampNs;
-        filter.setOrigin(rec.timestampNs);
+        formatter.origin = batch[0]!.timestampNs;
+        filter.setOrigin(batch[0]!.timestampNs);
       }
-      pairer.push(rec);
-      if (out.closed) break;
+      for (let i = 0; i < batch.length; i++) {
+        pairer.push(batch[i]!);
+        if (out.closed) break batches;
+      }
     }
   } catch (e) {
     if (!(e instanceof CaptureReadError)) throw e;

@@ -515,6 +515,18 @@ Deno.test("show: unknown opcodes, messages and records are shown raw with their 
       (await show(path, "--errors")).stdout,
       /^\S+ q1 opcode 4000 .* = -ENOSYS <[^\n]*\n$/,
     );
+    // --op takes the number of an unknown opcode, as the line shows it.
+    for (const sel of ["99", "0x63", "opcode 99"]) {
+      const one = await show(path, "--op", sel);
+      assert.equal(one.code, 0, one.stderr);
+      assert.match(one.stdout, /^\S+ q1 opcode 99 +nodeid=5 \[4 bytes\] = 0 <[^\n]*\n$/, sel);
+    }
+    const both = lines((await show(path, "--op", "4000,99", "--json")).stdout).map((l) =>
+      JSON.parse(l).opcode
+    );
+    assert.deepEqual(both, [99, 4000]);
+    assert.equal(lines((await show(path, "--op", "4096")).stdout).length, 0);
+    assert.equal((await show(path, "--op", "0x1_000")).code, 2);
 
     const json = await show(path, "--all", "--json");
     assert.equal(json.code, 0, json.stderr);
