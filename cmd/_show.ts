@@ -196,8 +196,9 @@ JSON (--json): one object per line; 64-bit values are numbers when at most 2^53-
 decimal strings; timestamp_ns is a string, time an ISO 8601 UTC text.
 
 Exit status: 0 success (also when the reader of the output goes away, as with | head),
-1 the capture is corrupt (stops at the damage; --recover skips it), 2 bad usage,
-3 the file is missing or unreadable.
+1 the capture is corrupt (stops at the damage; --recover skips it) or ends inside a
+record (cut short; what came before is shown), 2 bad usage, 3 the file is missing or
+unreadable.
 
 Examples:
   vfstrace show run.pcapng | less
@@ -434,7 +435,17 @@ async function runShow(file: string, opts: ShowOptions): Promise<void> {
     throw new CliError(`${failure.message}${pcap}${hint}`, ExitCode.Failure);
   }
   if (opts.follow !== true) await notACapture(file, reader);
-  if (opts.quiet !== true) warn(reader, pairer);
+  // A file that ends inside a record was cut short (or is still being written: --follow
+  // waits for the rest): everything before it is shown, and the exit status says so.
+  const cut = opts.follow !== true ? reader.truncatedAt : undefined;
+  if (opts.quiet !== true) warn(reader, pairer, cut === undefined);
+  if (cut !== undefined) throw new CliError(cutMessage(file, cut), ExitCode.Failure);
+}
+
+/** The error of a capture that ends inside the record at `offset`. */
+export function cutMessage(file: string, offset: number): string {
+  return `capture ${file === "-" ? "stdin" : file} ends inside a record at offset ${offset} ` +
+    "(cut short, or still being written: -f follows it); the records before it are shown";
 }
 
 /** `; it is a classic pcap file…` when `file` starts with a pcap magic, else nothing. */
@@ -495,10 +506,10 @@ async function notACapture(file: string, reader: CaptureReader): Promise<void> {
   }
 }
 
-function warn(reader: CaptureReader, pairer: Pairer): void {
+function warn(reader: CaptureReader, pairer: Pairer, sayCut: boolean): void {
   const s = pairer.stats;
   const say = (m: string) => console.error(colors.yellow(`vfstrace show: ${m}`));
-  if (reader.truncatedAt !== undefined) {
+  if (sayCut && reader.truncatedAt !== undefined) {
     say(
       `the capture ends inside a record at offset ${reader.truncatedAt} ` +
         "(still being written, or cut short)",
