@@ -548,7 +548,10 @@ const STRUCT_HELPERS = { putNumber, putBig, putHex };
  * made only of the field names, JSON-quoted, and numbers (as
  * decode/_fuse_bytes.ts compiles its decoders).
  */
-function compileStruct(names: readonly string[]): StructWriter {
+function compileStruct(
+  names: readonly string[],
+  types?: readonly ("number" | "bigint")[],
+): StructWriter {
   let max = 2;
   const lines: string[] = [];
   for (const name of names) {
@@ -580,7 +583,52 @@ function compileStruct(names: readonly string[]): StructWriter {
     `"use strict";\nout.reserve(${max});\nlet b = out.bytes, d = out.view, p = out.length, c = false, v;\n` +
       `b[p++] = 123;\n${lines.join("\n")}\nb[p++] = 125;\nout.length = p;`,
   ) as (out: LineBuffer, o: object, h: typeof STRUCT_HELPERS) => void;
-  return (out, o) => body(out, o, STRUCT_HELPERS);
+  if (types === undefined) return (out, o) => body(out, o, STRUCT_HELPERS);
+  const fast = compileTyped(names, types);
+  // The general writer when a value is not of its field's type (objects built by hand).
+  return (out, o) => {
+    if (!fast(out, o, STRUCT_HELPERS)) body(out, o, STRUCT_HELPERS);
+  };
+}
+
+/**
+ * The writer of a struct whose fields are all numbers and bigints of known
+ * types, as decoding makes them: no per-field comma flag or type dispatch,
+ * one reservation, each `,"key":` stored as constant words. Returns false,
+ * having written nothing, when a value is missing or of another type.
+ */
+function compileTyped(
+  names: readonly string[],
+  types: readonly ("number" | "bigint")[],
+): (out: LineBuffer, o: object, h: typeof STRUCT_HELPERS) => boolean {
+  let max = 2;
+  const lines: string[] = [];
+  names.forEach((name, n) => {
+    const key = ascii((n === 0 ? "{" : ",") + JSON.stringify(name) + ":");
+    max += key.byteLength + NUMBER_MAX;
+    const words: string[] = [];
+    let i = 0;
+    for (; i + 4 <= key.byteLength; i += 4) {
+      const w = key[i]! | (key[i + 1]! << 8) | (key[i + 2]! << 16) | (key[i + 3]! << 24);
+      words.push(`d.setUint32(p + ${i}, ${w >>> 0}, true);`);
+    }
+    for (; i < key.byteLength; i++) words.push(`b[p + ${i}] = ${key[i]};`);
+    const type = types[n]!;
+    lines.push(
+      `v = o[${JSON.stringify(name)}];`,
+      `if (typeof v !== "${type}") return false;`,
+      `${words.join(" ")} p = h.${
+        type === "number" ? "putNumber" : "putBig"
+      }(b, p + ${key.byteLength}, v);`,
+    );
+  });
+  return new Function(
+    "out",
+    "o",
+    "h",
+    `"use strict";\nout.reserve(${max});\nconst b = out.bytes, d = out.view;\nlet p = out.length, v;\n` +
+      `${lines.join("\n")}\nb[p++] = 125;\nout.length = p;\nreturn true;`,
+  ) as (out: LineBuffer, o: object, h: typeof STRUCT_HELPERS) => boolean;
 }
 
 const LAYOUT_WRITERS = new Map<Layout, StructWriter>();
@@ -588,7 +636,14 @@ const LAYOUT_WRITERS = new Map<Layout, StructWriter>();
 function layoutWriter(layout: Layout): StructWriter {
   let w = LAYOUT_WRITERS.get(layout);
   if (w === undefined) {
-    w = compileStruct(layout.fields.filter((f) => f.pad !== true).map((f) => f.name));
+    const fields = layout.fields.filter((f) => f.pad !== true);
+    // Decoding gives u64/i64 as bigints, the other scalars as numbers; byte arrays vary in size.
+    const types = fields.length > 0 && fields.every((f) => typeof f.type === "string")
+      ? fields.map((f) =>
+        f.type === "u64" || f.type === "i64" ? "bigint" as const : "number" as const
+      )
+      : undefined;
+    w = compileStruct(fields.map((f) => f.name), types);
     LAYOUT_WRITERS.set(layout, w);
   }
   return w;
