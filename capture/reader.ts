@@ -138,7 +138,8 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /**
- * Streams the records of a capture. Iterate it once (`for await`); the
+ * Streams the records of a capture. Iterate it once (`for await` over the
+ * reader, or over {@link CaptureReader.batches} for arrays of records); the
  * section, interfaces, {@link truncatedAt} and counters are filled in as it
  * goes.
  */

@@ -517,16 +517,19 @@ function opLabel(op: FuseOp | undefined, opcode: number): string {
   return op === undefined ? `opcode ${opcode}` : op.name;
 }
 
-/** Error contexts of known opcodes, built once (a template per message is an allocation). */
-const REQUEST_CTX = new Map<FuseOp, string>();
-const REPLY_CTX = new Map<FuseOp, string>();
+/** Error contexts of known opcodes by opcode, built once (a template per message is an allocation). */
+const REQUEST_CTX: (string | undefined)[] = [];
+const REPLY_CTX: (string | undefined)[] = [];
+const CTX_OPCODES = 8192;
 
 /** `FUSE LOOKUP request` / `FUSE LOOKUP reply`. */
 function opContext(op: FuseOp | undefined, opcode: number, what: "request" | "reply"): string {
-  if (op === undefined) return `FUSE ${opLabel(op, opcode)} ${what}`;
+  if (op === undefined || !(opcode >= 0 && opcode < CTX_OPCODES)) {
+    return `FUSE ${opLabel(op, opcode)} ${what}`;
+  }
   const cache = what === "request" ? REQUEST_CTX : REPLY_CTX;
-  let ctx = cache.get(op);
-  if (ctx === undefined) cache.set(op, ctx = `FUSE ${op.name} ${what}`);
+  let ctx = cache[opcode];
+  if (ctx === undefined) cache[opcode] = ctx = `FUSE ${op.name} ${what}`;
   return ctx;
 }
 

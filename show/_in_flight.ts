@@ -151,9 +151,10 @@ export class InFlightTable<T extends InFlightEntry> {
 
 /** Mixes the two 32-bit halves of an integer in [0, 2^53). */
 function hash(key: number): number {
-  const lo = key % 4294967296;
-  const hi = (key - lo) / 4294967296;
-  let h = Math.imul((lo ^ Math.imul(hi, 0x27d4eb2d)) | 0, 0x9e3779b1);
+  // ToInt32 keeps the low 32 bits of an integer this size; `%` would be a slow fmod.
+  const lo = key | 0;
+  const hi = (key / 4294967296) | 0;
+  let h = Math.imul(lo ^ Math.imul(hi, 0x27d4eb2d), 0x9e3779b1);
   h ^= h >>> 15;
   return h >>> 0;
 }

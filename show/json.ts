@@ -376,9 +376,12 @@ function putInt31(b: Uint8Array, p: number, n: number): number {
     b[p] = 48 + n;
     return p + 1;
   }
-  const len = n < 100
-    ? 2
-    : n < 1000
+  if (n < 100) {
+    b[p] = DIGIT_PAIRS[n << 1]!;
+    b[p + 1] = DIGIT_PAIRS[(n << 1) + 1]!;
+    return p + 2;
+  }
+  const len = n < 1000
     ? 3
     : n < 10000
     ? 4
