@@ -17,7 +17,8 @@
  *    `vfstrace show FILE > /dev/null` and `vfstrace show FILE --json >
  *    /dev/null` run as subprocesses. Wall time (process start included) →
  *    records/s, and the child's peak RSS (`/usr/bin/time -f %M`, else
- *    VmHWM polled from /proc). Flat RSS across the two sizes shows that
+ *    VmHWM polled from /proc) and CPU time (user + sys, which a shared
+ *    machine disturbs less than wall time; with /usr/bin/time only). Flat RSS across the two sizes shows that
  *    memory does not grow with the file. Then `tshark -n -r FILE > /dev/null`
  *    with contrib/wireshark/vfstrace.lua loaded (plain tshark, said in the
  *    output, when the script is missing) on the smaller file (the dissector
@@ -587,10 +588,12 @@ async function generate(path: string, total: number): Promise<number> {
   return count;
 }
 
-/** One finished run of a command: wall seconds and peak RSS in bytes. */
+/** One finished run of a command: wall seconds, peak RSS in bytes, CPU seconds (user + sys). */
 interface RunResult {
   readonly seconds: number;
   readonly rssBytes: number;
+  /** NaN without /usr/bin/time. */
+  readonly cpuSeconds: number;
 }
 
 const TIME = "/usr/bin/time";
@@ -622,7 +625,7 @@ async function run(
   try {
     const t0 = performance.now();
     const child = new Deno.Command(haveTime ? TIME : cmd, {
-      args: haveTime ? ["-f", "%M", "-o", rssFile, cmd, ...args] : args,
+      args: haveTime ? ["-f", "%M %U %S", "-o", rssFile, cmd, ...args] : args,
       env,
       stdout: "null",
       stderr: "piped",
@@ -640,10 +643,12 @@ async function run(
         `${cmd} ${args.join(" ")}: status ${out.code}\n${new TextDecoder().decode(out.stderr)}`,
       );
     }
-    const rssBytes = haveTime
-      ? Number((await Deno.readTextFile(rssFile)).trim().split("\n").pop()) * 1024
-      : polled;
-    return { seconds, rssBytes };
+    const timed = haveTime
+      ? ((await Deno.readTextFile(rssFile)).trim().split("\n").pop() ?? "").split(" ").map(Number)
+      : [];
+    const rssBytes = haveTime ? (timed[0] ?? 0) * 1024 : polled;
+    const cpuSeconds = haveTime ? (timed[1] ?? NaN) + (timed[2] ?? NaN) : NaN;
+    return { seconds, rssBytes, cpuSeconds };
   } finally {
     if (haveTime) await Deno.remove(rssFile);
   }
@@ -700,12 +705,17 @@ async function throughCli(): Promise<void> {
         }
         const s = median(runs.map((x) => x.seconds));
         const rss = Math.max(...runs.map((x) => x.rssBytes));
+        // On a shared machine CPU time varies less than wall time: both are shown.
+        const cpu = median(runs.map((x) => x.cpuSeconds));
         rates.push(records / s);
         console.log(
           `    ${(name + ":").padEnd(13)} ${s.toFixed(2).padStart(6)} s ${
             fmt(records / s).padStart(11)
           } records/s ` +
-            `${(records / s / TARGET).toFixed(2)}× target   peak RSS ${MiB(rss)}`,
+            `${(records / s / TARGET).toFixed(2)}× target   peak RSS ${MiB(rss)}` +
+            (Number.isFinite(cpu)
+              ? `   CPU ${cpu.toFixed(2)} s (${fmt(records / cpu)} records per CPU-second)`
+              : ""),
         );
       }
       measured.push({ path, records, show: rates[0]!, json: rates[1]! });

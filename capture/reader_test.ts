@@ -9,6 +9,7 @@ import {
   encodeEnhancedPacket,
   encodeRecord,
   HEAD_NONE,
+  MAX_BATCH,
   MAX_PACKET_DATA,
   MAX_RECORD_BODY,
   PCAPNG_BLOCK,
@@ -181,6 +182,42 @@ Deno.test("reader: garbage in the middle throws CaptureReadError, or is skipped 
   } finally {
     await Deno.remove(path);
   }
+});
+
+Deno.test("reader: batches() gives the records of records(), the ones before damage first", async () => {
+  const records = sampleRecords(600, 21, 30_000);
+  const { bytes, starts } = buildCapture(records);
+  for (const [maxRead, chunkSize] of [[Infinity, 1 << 20], [7, 4096], [5000, 65536]]) {
+    const reader = new CaptureReader(new MemorySource(bytes, maxRead, maxRead), { chunkSize });
+    const got: CaptureRecord[] = [];
+    let batches = 0;
+    for await (const batch of reader.batches()) {
+      assert.ok(batch.length > 0 && batch.length <= MAX_BATCH);
+      batches++;
+      got.push(...batch);
+    }
+    assert.equal(got.length, records.length, `maxRead ${maxRead}`);
+    got.forEach((r, i) => {
+      assertRecord(r, records[i]!);
+      assert.equal(r.offset, starts[i]);
+    });
+    assert.equal(reader.stats.records, records.length);
+    // Fewer awaits than records: that is the point.
+    if (maxRead === Infinity) assert.ok(batches < records.length / 4, `${batches} batches`);
+  }
+  // Garbage after record 120: the 120 records come out, then the error.
+  const at = starts[120]!;
+  const dirty = concat([bytes.subarray(0, at), new Uint8Array(64).fill(0xee), bytes.subarray(at)]);
+  const strict = new CaptureReader(new MemorySource(dirty), { chunkSize: 1 << 20 });
+  const before: CaptureRecord[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const batch of strict.batches()) before.push(...batch);
+    })(),
+    CaptureReadError,
+  );
+  assert.equal(before.length, 120);
+  before.forEach((r, i) => assertRecord(r, records[i]!));
 });
 
 Deno.test("reader: recover resynchronises across chunk boundaries and many corruptions", async () => {

@@ -124,7 +124,11 @@ export function showCommand(): Command<[string]> {
         .choices(["reply", "request"])
         .default("reply"),
     )
-    .option("--op <names>", "only these operations (LOOKUP,READ; repeatable)", list((s) => s))
+    .option(
+      "--op <names>",
+      "only these operations (LOOKUP,READ, or numbers for unknown opcodes: 99; repeatable)",
+      list((s) => s),
+    )
     .option(
       "--nodeid <ids>",
       "only operations involving these node ids",
@@ -192,8 +196,9 @@ JSON (--json): one object per line; 64-bit values are numbers when at most 2^53-
 decimal strings; timestamp_ns is a string, time an ISO 8601 UTC text.
 
 Exit status: 0 success (also when the reader of the output goes away, as with | head),
-1 the capture is corrupt (stops at the damage; --recover skips it), 2 bad usage,
-3 the file is missing or unreadable.
+1 the capture is corrupt (stops at the damage; --recover skips it) or ends inside a
+record (cut short; what came before is shown), 2 bad usage, 3 the file is missing or
+unreadable.
 
 Examples:
   vfstrace show run.pcapng | less
@@ -210,19 +215,26 @@ Examples:
 /** Output bytes gathered before a write: big writes, few calls. */
 const FLUSH_AT = 1 << 18;
 
+/** Characters of text lines gathered before they are encoded, in one call. */
+const TEXT_BATCH = 1 << 14;
+const encoder = new TextEncoder();
+
 /**
  * Buffered stdout that stops quietly when the reader goes away (EPIPE).
- * Lines are written into one byte buffer (JSON directly, text encoded as it
- * comes), never as strings joined and encoded afterwards.
+ * JSON lines are written into one byte buffer directly; text lines are
+ * gathered as a string and encoded into it a batch at a time (one
+ * `encodeInto` per ~16 K characters beats encoding line by line).
  */
 class Output {
   /** The bytes waiting; lines go in whole (see {@link mark}). */
   readonly buffer = new LineBuffer(FLUSH_AT + (1 << 16));
   /** The reader closed the pipe: stop producing. */
   closed = false;
+  #pending = "";
 
   /** Where the next line starts, to drop it with {@link rollback} if building it fails. */
   mark(): number {
+    if (this.#pending !== "") this.#encode();
     return this.buffer.length;
   }
 
@@ -240,11 +252,22 @@ class Output {
   /** Adds a whole line. */
   line(s: string): void {
     if (this.closed) return;
-    this.buffer.text(s);
-    this.endLine();
+    this.#pending += s;
+    this.#pending += "\n";
+    if (this.#pending.length >= TEXT_BATCH) this.#encode();
+  }
+
+  #encode(): void {
+    const s = this.#pending;
+    this.#pending = "";
+    const buf = this.buffer;
+    buf.reserve(3 * s.length);
+    buf.length += encoder.encodeInto(s, buf.bytes.subarray(buf.length)).written;
+    if (buf.length >= FLUSH_AT) this.flush();
   }
 
   flush(): void {
+    if (this.#pending !== "") this.#encode();
     const buf = this.buffer;
     if (buf.length === 0 || this.closed) return;
     const bytes = buf.bytes.subarray(0, buf.length);
@@ -329,14 +352,18 @@ async function runShow(file: string, opts: ShowOptions): Promise<void> {
       if (!wanted || !filter.inTime(ev.timestampNs)) return;
     }
     if (out.closed) return;
-    const mark = out.mark();
+    let mark = -1;
     try {
-      if (json) writeJsonLine(ev, out.buffer);
-      else out.buffer.text(formatter.format(ev));
-      out.endLine();
+      if (json) {
+        mark = out.mark();
+        writeJsonLine(ev, out.buffer);
+        out.endLine();
+      } else {
+        out.line(formatter.format(ev));
+      }
     } catch (e) {
       // A formatter bug costs one line, not the rest of a long capture.
-      out.rollback(mark);
+      if (mark >= 0) out.rollback(mark);
       const at = ev.type === "gap"
         ? ""
         : ` (record seq ${
@@ -371,14 +398,17 @@ async function runShow(file: string, opts: ShowOptions): Promise<void> {
   // `vfstrace trace -w -`) shows up as it comes, while a file streams in 256 KiB writes.
   const ticker = setInterval(() => out.flush(), FLUSH_INTERVAL_MS);
   try {
-    for await (const rec of reader) {
-      if (first) {
+    // Batches: one await per chunk of the file, not per record.
+    batches: for await (const batch of reader.batches()) {
+      if (first && batch.length > 0) {
         first = false;
-        formatter.origin = rec.timestampNs;
-        filter.setOrigin(rec.timestampNs);
+        formatter.origin = batch[0]!.timestampNs;
+        filter.setOrigin(batch[0]!.timestampNs);
       }
-      pairer.push(rec);
-      if (out.closed) break;
+      for (let i = 0; i < batch.length; i++) {
+        pairer.push(batch[i]!);
+        if (out.closed) break batches;
+      }
     }
   } catch (e) {
     if (!(e instanceof CaptureReadError)) throw e;
@@ -405,7 +435,17 @@ async function runShow(file: string, opts: ShowOptions): Promise<void> {
     throw new CliError(`${failure.message}${pcap}${hint}`, ExitCode.Failure);
   }
   if (opts.follow !== true) await notACapture(file, reader);
-  if (opts.quiet !== true) warn(reader, pairer);
+  // A file that ends inside a record was cut short (or is still being written: --follow
+  // waits for the rest): everything before it is shown, and the exit status says so.
+  const cut = opts.follow !== true ? reader.truncatedAt : undefined;
+  if (opts.quiet !== true) warn(reader, pairer, cut === undefined);
+  if (cut !== undefined) throw new CliError(cutMessage(file, cut), ExitCode.Failure);
+}
+
+/** The error of a capture that ends inside the record at `offset`. */
+export function cutMessage(file: string, offset: number): string {
+  return `capture ${file === "-" ? "stdin" : file} ends inside a record at offset ${offset} ` +
+    "(cut short, or still being written: -f follows it); the records before it are shown";
 }
 
 /** `; it is a classic pcap file…` when `file` starts with a pcap magic, else nothing. */
@@ -466,10 +506,10 @@ async function notACapture(file: string, reader: CaptureReader): Promise<void> {
   }
 }
 
-function warn(reader: CaptureReader, pairer: Pairer): void {
+function warn(reader: CaptureReader, pairer: Pairer, sayCut: boolean): void {
   const s = pairer.stats;
   const say = (m: string) => console.error(colors.yellow(`vfstrace show: ${m}`));
-  if (reader.truncatedAt !== undefined) {
+  if (sayCut && reader.truncatedAt !== undefined) {
     say(
       `the capture ends inside a record at offset ${reader.truncatedAt} ` +
         "(still being written, or cut short)",

@@ -12,6 +12,26 @@ import { type Decoded, DecodeError, EncodeError, type FieldValue, type Layout } 
 
 const EMPTY_BYTES = new Uint8Array(0);
 const NO_SEGS: readonly Uint8Array[] = [];
+const NO_STARTS: number[] = [];
+const NO_VIEWS: (DataView | undefined)[] = [];
+
+/** A DataView and a Uint8Array over a whole buffer. */
+interface Whole {
+  readonly buffer: ArrayBufferLike;
+  readonly view: DataView;
+  readonly array: Uint8Array;
+}
+
+let lastWhole: Whole | undefined;
+
+/** Views over all of `buffer`, reused while messages keep coming from the same buffer. */
+function wholeOf(buffer: ArrayBufferLike): Whole {
+  const w = lastWhole;
+  if (w !== undefined && w.buffer === buffer) return w;
+  const fresh = { buffer, view: new DataView(buffer), array: new Uint8Array(buffer) };
+  lastWhole = fresh;
+  return fresh;
+}
 
 /**
  * Read access to a message held in one or more byte segments. `reach` makes
@@ -23,9 +43,11 @@ export class Source {
   readonly total: number;
   // One segment (the common case) needs no segment bookkeeping.
   #single: Uint8Array | undefined;
+  /** Where #single starts in #view/#array (which span its whole ArrayBuffer). */
+  #base = 0;
   #segs: readonly Uint8Array[];
-  #starts: number[] = [];
-  #views: (DataView | undefined)[] = [];
+  #starts: number[] = NO_STARTS;
+  #views: (DataView | undefined)[] = NO_VIEWS;
   #view: DataView;
   #array: Uint8Array;
   #at = 0;
@@ -34,18 +56,27 @@ export class Source {
     this.#single = single;
     this.#segs = segs;
     this.total = total;
-    const first = single ?? segs[0] ?? EMPTY_BYTES;
+    if (single !== undefined) {
+      // Messages read from a capture are views into a few large chunks: one DataView per
+      // chunk, not one per message.
+      const whole = wholeOf(single.buffer);
+      this.#view = whole.view;
+      this.#array = whole.array;
+      this.#base = single.byteOffset;
+      this.#at = single.byteOffset;
+      return;
+    }
+    const first = segs[0] ?? EMPTY_BYTES;
     this.#view = new DataView(first.buffer, first.byteOffset, first.byteLength);
     this.#array = first;
-    if (single === undefined) {
-      let s = 0;
-      for (const seg of segs) {
-        this.#starts.push(s);
-        s += seg.byteLength;
-      }
-      this.#views = new Array(segs.length);
-      this.#views[0] = this.#view;
+    let s = 0;
+    this.#starts = [];
+    for (const seg of segs) {
+      this.#starts.push(s);
+      s += seg.byteLength;
     }
+    this.#views = new Array(segs.length);
+    this.#views[0] = this.#view;
   }
 
   /** Wraps one buffer or a list of segments (empty segments are skipped). */
@@ -89,7 +120,7 @@ export class Source {
   /** Makes bytes [pos, pos+n) addressable as `view` at `at`. Caller checks bounds. */
   reach(pos: number, n: number): void {
     if (this.#single !== undefined) {
-      this.#at = pos;
+      this.#at = this.#base + pos;
       return;
     }
     const i = this.#segIndex(pos);

@@ -517,6 +517,22 @@ function opLabel(op: FuseOp | undefined, opcode: number): string {
   return op === undefined ? `opcode ${opcode}` : op.name;
 }
 
+/** Error contexts of known opcodes by opcode, built once (a template per message is an allocation). */
+const REQUEST_CTX: (string | undefined)[] = [];
+const REPLY_CTX: (string | undefined)[] = [];
+const CTX_OPCODES = 8192;
+
+/** `FUSE LOOKUP request` / `FUSE LOOKUP reply`. */
+function opContext(op: FuseOp | undefined, opcode: number, what: "request" | "reply"): string {
+  if (op === undefined || !(opcode >= 0 && opcode < CTX_OPCODES)) {
+    return `FUSE ${opLabel(op, opcode)} ${what}`;
+  }
+  const cache = what === "request" ? REQUEST_CTX : REPLY_CTX;
+  let ctx = cache[opcode];
+  if (ctx === undefined) cache[opcode] = ctx = `FUSE ${op.name} ${what}`;
+  return ctx;
+}
+
 /**
  * Decodes one FUSE request (kernel → daemon). `input` is the message, whole
  * or as the readable segments of a descriptor chain; payloads come back as
@@ -600,7 +616,7 @@ function decodeRequestUnchecked(
     padding: v.getUint16(b + 38, true),
   };
   const op = fuseOp(header.opcode);
-  let ctx = `FUSE ${opLabel(op, header.opcode)} request`;
+  let ctx = opContext(op, header.opcode, "request");
   const len = header.len;
   let cut: FuseTruncation | undefined;
   const from = options?.truncatedFrom;
@@ -710,7 +726,7 @@ function decodeReplyUnchecked(
   if (header.unique === 0n) return decodeNotify(src, header, session, options);
   const opcode = typeof request === "number" ? request : request?.header.opcode ?? -1;
   const op = opcode >= 0 ? fuseOp(opcode) : undefined;
-  let ctx = request === undefined ? "FUSE reply (unpaired)" : `FUSE ${opLabel(op, opcode)} reply`;
+  let ctx = request === undefined ? "FUSE reply (unpaired)" : opContext(op, opcode, "reply");
   const end = header.len;
   let cut: FuseTruncation | undefined;
   const from = options?.truncatedFrom;

@@ -3,7 +3,8 @@
  * events) are printed. Criteria combine with AND; the values of one
  * criterion with OR (`ops: ["LOOKUP", "READ"]` is either).
  *
- * - ops: opcode names, any case, `FUSE_` prefix optional;
+ * - ops: opcode names, any case, `FUSE_` prefix optional, or numbers (`99`,
+ *   `0x1000`, `opcode 4096`) to select unknown opcodes;
  * - nodeids: the request's node id, or one the operation involves (the
  *   node a LOOKUP/CREATE returns, RENAME's new directory, LINK's old node,
  *   COPY_FILE_RANGE's output node, BATCH_FORGET's nodes);
@@ -143,18 +144,28 @@ export function parseTimeBound(text: string, option = "time"): TimeBound {
   }
 }
 
-/** Opcodes of names like `lookup`, `FUSE_READ`; throws FilterSyntaxError for unknown ones. */
+/** An opcode number as shown for unknown ones: `99`, `0x1000`, `opcode 99`. */
+const OPCODE_NUMBER = /^(?:OPCODE\s*)?(0X[0-9A-F]+|\d+)$/;
+
+/**
+ * Opcodes of names like `lookup`, `FUSE_READ`, or numbers (`99`, `0x1000`,
+ * `opcode 4096`: unknown opcodes are shown as `opcode N` and selected so);
+ * throws FilterSyntaxError for other text.
+ */
 export function parseOpNames(names: readonly string[], option = "--op"): Set<number> {
   const out = new Set<number>();
   for (const raw of names) {
     const n = raw.trim().toUpperCase().replace(/^FUSE_/, "");
     if (n === "") continue;
-    const code = OpcodeNames.valueOf(n);
-    if (code === undefined) {
+    const num = OPCODE_NUMBER.exec(n)?.[1];
+    const code = num !== undefined ? Number(num.toLowerCase()) : OpcodeNames.valueOf(n);
+    if (code === undefined || !(code >= 0 && code <= 0xffffffff)) {
       throw new FilterSyntaxError(
         option,
         raw,
-        `is not a FUSE operation (known: ${Object.keys(Opcode).join(", ")})`,
+        num !== undefined
+          ? "is not an opcode number (0 to 4294967295)"
+          : `is not a FUSE operation or opcode number (known: ${Object.keys(Opcode).join(", ")})`,
       );
     }
     out.add(code);

@@ -45,7 +45,17 @@ Deno.test("filter: names, errnos, queues, globs", () => {
     [...parseOpNames(["lookup", "FUSE_READ", " readdirplus "])],
     [Opcode.LOOKUP, Opcode.READ, Opcode.READDIRPLUS],
   );
-  assert.throws(() => parseOpNames(["LOKUP"]), /'LOKUP' is not a FUSE operation \(known: LOOKUP/);
+  assert.throws(
+    () => parseOpNames(["LOKUP"]),
+    /'LOKUP' is not a FUSE operation or opcode number \(known: LOOKUP/,
+  );
+  // Numbers select any opcode, unknown ones included (shown as `opcode N`).
+  assert.deepEqual(
+    [...parseOpNames(["99", "0x1000", "opcode 4000", "Opcode4001", "1", "4294967295"])],
+    [99, 4096, 4000, 4001, Opcode.LOOKUP, 0xffffffff],
+  );
+  assert.throws(() => parseOpNames(["4294967296"]), /'4294967296' is not an opcode number/);
+  assert.throws(() => parseOpNames(["-1"]), /'-1' is not a FUSE operation or opcode number/);
   assert.deepEqual([...parseErrnos(["ENOENT", "enodata", "5", "-EIO"])], [2, 61, 5]);
   assert.throws(() => parseErrnos(["ENOPE"]), /not an errno name/);
   assert.equal(parseQueue("hiprio"), 0);

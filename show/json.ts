@@ -16,7 +16,14 @@
  *
  * @module
  */
-import type { Decoded, FieldValue, FuseReply, FuseRequest, Layout } from "../decode/fuse.ts";
+import type {
+  Decoded,
+  FieldValue,
+  FuseReply,
+  FuseRequest,
+  Layout,
+  RequestSpec,
+} from "../decode/fuse.ts";
 import { FuseInHeader, FuseOutHeader } from "../decode/fuse_layouts.ts";
 import {
   HEAD_NONE,
@@ -357,13 +364,24 @@ export class LineBuffer {
 /** Most bytes a number takes as JSON text (`-1.7976931348623157e+308`). */
 const NUMBER_MAX = 24;
 
+/** "00" to "99" as ASCII pairs: two digits per division. */
+const DIGIT_PAIRS = Uint8Array.from(
+  { length: 200 },
+  (_, i) => 48 + (i & 1 ? (i >> 1) % 10 : ((i >> 1) / 10) | 0),
+);
+
 /** Writes an integer 0 ≤ n < 2^31 at b[p]; returns the new position. */
 function putInt31(b: Uint8Array, p: number, n: number): number {
-  const len = n < 10
-    ? 1
-    : n < 100
-    ? 2
-    : n < 1000
+  if (n < 10) {
+    b[p] = 48 + n;
+    return p + 1;
+  }
+  if (n < 100) {
+    b[p] = DIGIT_PAIRS[n << 1]!;
+    b[p + 1] = DIGIT_PAIRS[(n << 1) + 1]!;
+    return p + 2;
+  }
+  const len = n < 1000
     ? 3
     : n < 10000
     ? 4
@@ -379,12 +397,20 @@ function putInt31(b: Uint8Array, p: number, n: number): number {
     ? 9
     : 10;
   let q = p + len;
-  // Int32 arithmetic: V8 turns the division by 10 into a multiplication.
-  do {
-    const t = (n / 10) | 0;
-    b[--q] = 48 + n - t * 10;
+  // Int32 arithmetic: V8 turns the division by 100 into a multiplication.
+  while (n >= 100) {
+    const t = (n / 100) | 0;
+    const r = (n - t * 100) << 1;
+    b[--q] = DIGIT_PAIRS[r + 1]!;
+    b[--q] = DIGIT_PAIRS[r]!;
     n = t;
-  } while (n > 0);
+  }
+  if (n >= 10) {
+    b[q - 1] = DIGIT_PAIRS[(n << 1) + 1]!;
+    b[q - 2] = DIGIT_PAIRS[n << 1]!;
+  } else {
+    b[q - 1] = 48 + n;
+  }
   return p + len;
 }
 
@@ -423,6 +449,7 @@ function putAscii(b: Uint8Array, p: number, s: string): number {
 /** Writes a bigint as {@link jsonBigint} gives it: a number when exact, else a quoted decimal. */
 function putBig(b: Uint8Array, p: number, v: bigint): number {
   const n = Number(v);
+  if (n >= 0 && n < 0x80000000) return putInt31(b, p, n);
   // Number(v) is safe exactly when |v| ≤ 2^53 − 1: then its digits are v's.
   if (Number.isSafeInteger(n)) return putNumber(b, p, n);
   b[p] = 34;
@@ -468,10 +495,34 @@ function putString(out: LineBuffer, s: string): void {
   out.length = p;
 }
 
-/** Appends an ASCII constant (keys and punctuation). */
-function putKey(out: LineBuffer, k: Uint8Array): void {
+/** Appends bytes known to be ASCII (cached names). */
+function putBytes(out: LineBuffer, k: Uint8Array): void {
   out.reserve(k.byteLength);
   out.length = cp(out.bytes, out.length, k);
+}
+
+/** Writes a constant at b[p] (room reserved); returns the new position. */
+type Const = (b: Uint8Array, p: number) => number;
+
+/** The longest constant of {@link K}, reserved by {@link putKey}. */
+const CONST_MAX = 64;
+
+/**
+ * Compiles the copy of a constant into straight-line stores: a loop over
+ * the constant's bytes was the single largest cost of a JSON line. The
+ * source holds only the byte values (numbers).
+ */
+function constant(s: string): Const {
+  const k = encoder.encode(s);
+  if (k.byteLength > CONST_MAX) throw new Error(`constant too long: ${s}`);
+  const stores = Array.from(k, (x, i) => `b[p + ${i}] = ${x};`).join(" ");
+  return new Function("b", "p", `"use strict"; ${stores} return p + ${k.byteLength};`) as Const;
+}
+
+/** Appends an ASCII constant (keys and punctuation). */
+function putKey(out: LineBuffer, k: Const): void {
+  out.reserve(CONST_MAX);
+  out.length = k(out.bytes, out.length);
 }
 
 /** Copies an ASCII constant to b[p] (room reserved by the caller); returns the new position. */
@@ -500,7 +551,10 @@ const STRUCT_HELPERS = { putNumber, putBig, putHex };
  * made only of the field names, JSON-quoted, and numbers (as
  * decode/_fuse_bytes.ts compiles its decoders).
  */
-function compileStruct(names: readonly string[]): StructWriter {
+function compileStruct(
+  names: readonly string[],
+  types?: readonly ("number" | "bigint")[],
+): StructWriter {
   let max = 2;
   const lines: string[] = [];
   for (const name of names) {
@@ -532,7 +586,54 @@ function compileStruct(names: readonly string[]): StructWriter {
     `"use strict";\nout.reserve(${max});\nlet b = out.bytes, d = out.view, p = out.length, c = false, v;\n` +
       `b[p++] = 123;\n${lines.join("\n")}\nb[p++] = 125;\nout.length = p;`,
   ) as (out: LineBuffer, o: object, h: typeof STRUCT_HELPERS) => void;
-  return (out, o) => body(out, o, STRUCT_HELPERS);
+  if (types === undefined) return (out, o) => body(out, o, STRUCT_HELPERS);
+  const fast = compileTyped(names, types);
+  // The general writer when a value is not of its field's type (objects built by hand).
+  return (out, o) => {
+    if (!fast(out, o)) body(out, o, STRUCT_HELPERS);
+  };
+}
+
+/**
+ * The writer of a struct whose fields are all numbers and bigints of known
+ * types, as decoding makes them: no per-field comma flag or type dispatch,
+ * one reservation, each `,"key":` stored as constant words. Returns false,
+ * having written nothing, when a value is missing or of another type.
+ */
+function compileTyped(
+  names: readonly string[],
+  types: readonly ("number" | "bigint")[],
+): (out: LineBuffer, o: object) => boolean {
+  let max = 2;
+  const lines: string[] = [];
+  names.forEach((name, n) => {
+    const key = ascii((n === 0 ? "{" : ",") + JSON.stringify(name) + ":");
+    max += key.byteLength + NUMBER_MAX;
+    const words: string[] = [];
+    let i = 0;
+    for (; i + 4 <= key.byteLength; i += 4) {
+      const w = key[i]! | (key[i + 1]! << 8) | (key[i + 2]! << 16) | (key[i + 3]! << 24);
+      words.push(`d.setUint32(p + ${i}, ${w >>> 0}, true);`);
+    }
+    for (; i < key.byteLength; i++) words.push(`b[p + ${i}] = ${key[i]};`);
+    const type = types[n]!;
+    lines.push(
+      `v = o[${JSON.stringify(name)}];`,
+      `if (typeof v !== "${type}") return false;`,
+      `${words.join(" ")} p = ${
+        type === "number" ? "putNumber" : "putBig"
+      }(b, p + ${key.byteLength}, v);`,
+    );
+  });
+  // The helpers are bound once, in the closure: calls to known functions, which the
+  // compiler inlines, where loads from a parameter object were not.
+  const make = new Function(
+    "h",
+    `"use strict";\nconst putNumber = h.putNumber, putBig = h.putBig;\n` +
+      `return function (out, o) {\nout.reserve(${max});\nconst b = out.bytes, d = out.view;\nlet p = out.length, v;\n` +
+      `${lines.join("\n")}\nb[p++] = 125;\nout.length = p;\nreturn true;\n};`,
+  ) as (h: typeof STRUCT_HELPERS) => (out: LineBuffer, o: object) => boolean;
+  return make(STRUCT_HELPERS);
 }
 
 const LAYOUT_WRITERS = new Map<Layout, StructWriter>();
@@ -540,7 +641,14 @@ const LAYOUT_WRITERS = new Map<Layout, StructWriter>();
 function layoutWriter(layout: Layout): StructWriter {
   let w = LAYOUT_WRITERS.get(layout);
   if (w === undefined) {
-    w = compileStruct(layout.fields.filter((f) => f.pad !== true).map((f) => f.name));
+    const fields = layout.fields.filter((f) => f.pad !== true);
+    // Decoding gives u64/i64 as bigints, the other scalars as numbers; byte arrays vary in size.
+    const types = fields.length > 0 && fields.every((f) => typeof f.type === "string")
+      ? fields.map((f) =>
+        f.type === "u64" || f.type === "i64" ? "bigint" as const : "number" as const
+      )
+      : undefined;
+    w = compileStruct(fields.map((f) => f.name), types);
     LAYOUT_WRITERS.set(layout, w);
   }
   return w;
@@ -585,46 +693,46 @@ function putNum(out: LineBuffer, n: number): void {
 }
 
 const K = {
-  fuse: ascii('{"type":"fuse","time":"'),
-  timestamp: ascii('","timestamp_ns":"'),
-  queue: ascii('","queue":'),
-  unique: ascii(',"unique":'),
-  op: ascii(',"op":'),
-  opcode: ascii(',"opcode":'),
-  nodeid: ascii(',"nodeid":'),
-  status: ascii(',"status":'),
-  errno: ascii(',"errno":'),
-  error: ascii(',"error":'),
-  latency: ascii(',"latency_ns":'),
-  problem: ascii(',"problem":'),
-  request: ascii(',"request":{"seq":'),
-  reply: ascii(',"reply":{"seq":'),
-  offset: ascii(',"offset":'),
-  length: ascii(',"length":'),
-  originalLength: ascii(',"original_length":'),
-  flags: ascii(',"flags":'),
-  head: ascii(',"head":'),
-  residence: ascii(',"residence_ns":'),
-  header: ascii(',"header":'),
-  arg: ascii(',"arg":'),
-  names: ascii(',"names":'),
-  dataBytes: ascii(',"data_bytes":'),
-  items: ascii(',"items":'),
-  extensions: ascii(',"extensions":'),
-  truncated: ascii(',"truncated":{"have":'),
-  want: ascii(',"want":'),
-  notify: ascii(',"notify":'),
-  entries: ascii(',"entries":['),
-  ino: ascii('{"ino":'),
-  off: ascii(',"off":'),
-  type: ascii(',"type":'),
-  name: ascii(',"name":'),
-  entry: ascii(',"entry":'),
-  notifyEvent: ascii('{"type":"notify","time":"'),
-  seq: ascii('","seq":'),
-  notifyQueue: ascii(',"queue":'),
-  direction: ascii(',"direction":'),
-  value: ascii(',"value":'),
+  fuse: constant('{"type":"fuse","time":"'),
+  timestamp: constant('","timestamp_ns":"'),
+  queue: constant('","queue":'),
+  unique: constant(',"unique":'),
+  op: constant(',"op":'),
+  opcode: constant(',"opcode":'),
+  nodeid: constant(',"nodeid":'),
+  status: constant(',"status":'),
+  errno: constant(',"errno":'),
+  error: constant(',"error":'),
+  latency: constant(',"latency_ns":'),
+  problem: constant(',"problem":'),
+  request: constant(',"request":{"seq":'),
+  reply: constant(',"reply":{"seq":'),
+  offset: constant(',"offset":'),
+  length: constant(',"length":'),
+  originalLength: constant(',"original_length":'),
+  flags: constant(',"flags":'),
+  head: constant(',"head":'),
+  residence: constant(',"residence_ns":'),
+  header: constant(',"header":'),
+  arg: constant(',"arg":'),
+  names: constant(',"names":'),
+  dataBytes: constant(',"data_bytes":'),
+  items: constant(',"items":'),
+  extensions: constant(',"extensions":'),
+  truncated: constant(',"truncated":{"have":'),
+  want: constant(',"want":'),
+  notify: constant(',"notify":'),
+  entries: constant(',"entries":['),
+  ino: constant('{"ino":'),
+  off: constant(',"off":'),
+  type: constant(',"type":'),
+  name: constant(',"name":'),
+  entry: constant(',"entry":'),
+  notifyEvent: constant('{"type":"notify","time":"'),
+  seq: constant('","seq":'),
+  notifyQueue: constant(',"queue":'),
+  direction: constant(',"direction":'),
+  value: constant(',"value":'),
 };
 
 /** Room for a key and a number. */
@@ -639,10 +747,13 @@ function putName(out: LineBuffer, name: string): void {
     t = encoder.encode(JSON.stringify(name));
     if (NAME_BYTES.size < 4096) NAME_BYTES.set(name, t);
   }
-  putKey(out, t);
+  putBytes(out, t);
 }
 
 let isoSec = -1n;
+/** isoSec in ns, and its number of seconds. */
+let isoSecNs = -1n;
+let isoSecNumber = 0;
 let isoPrefix = new Uint8Array(0);
 
 /** Room for the bounded parts of a line (keys, numbers, times) between two reservations. */
@@ -654,18 +765,27 @@ const BOUNDED = 512;
  * (Date formatting is slow).
  */
 function putTimes(b: Uint8Array, p: number, ns: bigint): number {
-  const sec = ns / 1_000_000_000n;
-  if (sec !== isoSec) {
-    const iso = new Date(Number(sec) * 1000).toISOString();
-    isoPrefix = encoder.encode(iso.slice(0, iso.length - 4));
-    isoSec = sec;
+  // Times come in order: one subtraction finds the nanoseconds within the last second,
+  // where a division and a product (three BigInts) would be needed otherwise.
+  let frac = isoSecNs >= 0n ? Number(ns - isoSecNs) : -1;
+  if (!(frac >= 0 && frac < 1_000_000_000)) {
+    const sec = ns / 1_000_000_000n;
+    if (sec !== isoSec) {
+      const iso = new Date(Number(sec) * 1000).toISOString();
+      isoPrefix = encoder.encode(iso.slice(0, iso.length - 4));
+      isoSec = sec;
+      isoSecNs = sec * 1_000_000_000n;
+      // Exact: seconds since the epoch stay far below 2^53.
+      isoSecNumber = Number(sec);
+    }
+    frac = Number(ns - isoSecNs);
   }
-  const frac = Number(ns - sec * 1_000_000_000n);
   p = putFrac(b, cp(b, p, isoPrefix), frac);
   b[p++] = 90; // Z
-  p = cp(b, p, K.timestamp);
-  // Exact: seconds since the epoch stay far below 2^53.
-  return sec === 0n ? putNumber(b, p, frac) : putFrac(b, putNumber(b, p, Number(sec)), frac);
+  p = K.timestamp(b, p);
+  return isoSecNumber === 0
+    ? putNumber(b, p, frac)
+    : putFrac(b, putNumber(b, p, isoSecNumber), frac);
 }
 
 /** {@link putTimes} for any time (a negative one takes the slow path). */
@@ -694,14 +814,14 @@ function putFrac(b: Uint8Array, p: number, frac: number): number {
 function putRecord(b: Uint8Array, p: number, r: ShowRecord): number {
   p = putNumber(b, p, r.seq);
   const offset = r.offset;
-  if (offset !== undefined) p = putNumber(b, cp(b, p, K.offset), offset);
-  p = putNumber(b, cp(b, p, K.length), r.body.byteLength);
-  p = putNumber(b, cp(b, p, K.originalLength), r.originalLength);
-  p = putNumber(b, cp(b, p, K.flags), r.flags);
+  if (offset !== undefined) p = putNumber(b, K.offset(b, p), offset);
+  p = putNumber(b, K.length(b, p), r.body.byteLength);
+  p = putNumber(b, K.originalLength(b, p), r.originalLength);
+  p = putNumber(b, K.flags(b, p), r.flags);
   const head = r.head;
-  if (head !== undefined && head !== HEAD_NONE) p = putNumber(b, cp(b, p, K.head), head);
+  if (head !== undefined && head !== HEAD_NONE) p = putNumber(b, K.head(b, p), head);
   const residence = r.residenceNs;
-  if (residence !== undefined) p = putNumber(b, cp(b, p, K.residence), residence);
+  if (residence !== undefined) p = putNumber(b, K.residence(b, p), residence);
   return p;
 }
 
@@ -712,6 +832,24 @@ function putTruncated(out: LineBuffer, t: { have: number; want: number }): void 
   putKey(out, K.want);
   putNum(out, t.want);
   out.byte(125);
+}
+
+function labelOf(spec: RequestSpec | undefined, i: number): string {
+  return spec?.names?.[i]?.label ?? `name${i}`;
+}
+
+/** Labels of `n` names by request spec, when all differ (cached: built once per spec). */
+const LABELS = new Map<RequestSpec | undefined, (readonly string[] | undefined)[]>();
+
+function namesLabels(spec: RequestSpec | undefined, n: number): readonly string[] | undefined {
+  let bySize = LABELS.get(spec);
+  if (bySize === undefined) LABELS.set(spec, bySize = []);
+  if (n < 16 && n in bySize) return bySize[n];
+  const labels: string[] = [];
+  for (let i = 0; i < n; i++) labels.push(labelOf(spec, i));
+  const unique = new Set(labels).size === n ? labels : undefined;
+  if (n < 16) bySize[n] = unique;
+  return unique;
 }
 
 function putRequest(out: LineBuffer, req: FuseRequest): void {
@@ -725,13 +863,12 @@ function putRequest(out: LineBuffer, req: FuseRequest): void {
   const names = req.names;
   if (names.length > 0) {
     putKey(out, K.names);
-    const labels: string[] = [];
-    for (let i = 0; i < names.length; i++) labels.push(spec?.names?.[i]?.label ?? `name${i}`);
-    if (new Set(labels).size === labels.length) {
+    const labels = namesLabels(spec, names.length);
+    if (labels !== undefined) {
       out.byte(123);
       for (let i = 0; i < names.length; i++) {
         if (i > 0) out.byte(44);
-        putString(out, labels[i]!);
+        putName(out, labels[i]!);
         out.byte(58);
         putString(out, names[i]!);
       }
@@ -739,7 +876,7 @@ function putRequest(out: LineBuffer, req: FuseRequest): void {
     } else {
       // A label given twice keeps one key (the last value), as an object does.
       const o: { [key: string]: string } = {};
-      for (let i = 0; i < names.length; i++) o[labels[i]!] = names[i]!;
+      for (let i = 0; i < names.length; i++) o[labelOf(spec, i)] = names[i]!;
       out.text(JSON.stringify(o));
     }
   }
@@ -816,31 +953,30 @@ function putOperation(out: LineBuffer, op: FuseOperation): void {
     putTimesOf(out, op.timestampNs);
   } else {
     out.reserve(BOUNDED);
-    out.length = putTimes(out.bytes, cp(out.bytes, out.length, K.fuse), op.timestampNs);
+    out.length = putTimes(out.bytes, K.fuse(out.bytes, out.length), op.timestampNs);
   }
   let b = out.bytes;
-  let p = putNumber(b, cp(b, out.length, K.queue), op.queue);
-  p = putBig(b, cp(b, p, K.unique), op.unique);
-  out.length = cp(b, p, K.op);
+  let p = putNumber(b, K.queue(b, out.length), op.queue);
+  p = putBig(b, K.unique(b, p), op.unique);
+  out.length = K.op(b, p);
   putName(out, op.name);
   out.reserve(BOUNDED);
   b = out.bytes;
-  p = putNumber(b, cp(b, out.length, K.opcode), op.opcode);
-  p = putBig(b, cp(b, p, K.nodeid), op.nodeid);
-  out.length = cp(b, p, K.status);
+  p = putNumber(b, K.opcode(b, out.length), op.opcode);
+  p = putBig(b, K.nodeid(b, p), op.nodeid);
+  out.length = K.status(b, p);
   putName(out, op.status);
   if (op.errno !== undefined) {
     out.reserve(BOUNDED);
-    out.length = cp(
+    out.length = K.error(
       out.bytes,
-      putNumber(out.bytes, cp(out.bytes, out.length, K.errno), op.errno),
-      K.error,
+      putNumber(out.bytes, K.errno(out.bytes, out.length), op.errno),
     );
     putName(out, errnoName(op.errno));
   }
   if (op.latencyNs !== undefined) {
     out.reserve(BOUNDED);
-    out.length = putNumber(out.bytes, cp(out.bytes, out.length, K.latency), op.latencyNs);
+    out.length = putNumber(out.bytes, K.latency(out.bytes, out.length), op.latencyNs);
   }
   if (op.problem !== undefined) {
     putKey(out, K.problem);
@@ -849,7 +985,7 @@ function putOperation(out: LineBuffer, op: FuseOperation): void {
   const rq = op.request;
   if (rq !== undefined) {
     out.reserve(BOUNDED);
-    out.length = putRecord(out.bytes, cp(out.bytes, out.length, K.request), rq.record);
+    out.length = putRecord(out.bytes, K.request(out.bytes, out.length), rq.record);
     if (rq.decoded !== undefined) putRequest(out, rq.decoded);
     if (rq.problem !== undefined) {
       putKey(out, K.problem);
@@ -860,7 +996,7 @@ function putOperation(out: LineBuffer, op: FuseOperation): void {
   const rp = op.reply;
   if (rp !== undefined) {
     out.reserve(BOUNDED);
-    out.length = putRecord(out.bytes, cp(out.bytes, out.length, K.reply), rp.record);
+    out.length = putRecord(out.bytes, K.reply(out.bytes, out.length), rp.record);
     if (rp.decoded !== undefined) putReply(out, rp.decoded);
     if (rp.problem !== undefined) {
       putKey(out, K.problem);

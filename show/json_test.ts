@@ -199,3 +199,30 @@ Deno.test("json: damaged captures write the same text as the object builders", a
     assertSameText(pairRecords(damaged, { maxInFlight: 1 + (round % 5) }), `round ${round}`);
   }
 });
+
+Deno.test("json: numbers at every digit boundary are written as JSON.stringify writes them", () => {
+  const values: bigint[] = [0n, 1n, 2n ** 64n - 1n, -1n, -(2n ** 63n)];
+  for (let d = 1n; d < 10n ** 20n; d *= 10n) values.push(d - 1n, d, d + 1n);
+  for (const e of [31n, 32n, 52n, 53n, 63n]) values.push(2n ** e - 1n, 2n ** e, 2n ** e + 1n);
+  const out = new LineBuffer();
+  const dec = new TextDecoder();
+  for (const value of values) {
+    for (const ns of [0n, 999_999_999n, T0, T0 + 999_999_999n, T0 - 1n]) {
+      const ev: ShowEvent = {
+        type: "notify",
+        record: { seq: 3, body: new Uint8Array(0) } as unknown as CaptureRecord,
+        timestampNs: ns,
+        queue: 1,
+        direction: 0,
+        value,
+      };
+      out.clear();
+      writeJsonLine(ev, out);
+      assert.equal(
+        dec.decode(out.bytes.subarray(0, out.length)),
+        JSON.stringify(controlJson(ev)),
+        `${value} at ${ns}`,
+      );
+    }
+  }
+});

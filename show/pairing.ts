@@ -49,6 +49,7 @@ import {
   VhostUserDirection,
 } from "../decode/pcapng.ts";
 import { decodeMessage, type VhostUserMessage } from "../decode/vhost_user.ts";
+import { type InFlightEntry, InFlightTable } from "./_in_flight.ts";
 
 /**
  * What the pairer needs of a record: a {@link CaptureRecord} from a reader,
@@ -257,7 +258,7 @@ const OUT_HEADER = 16;
 const UNIQUE_SAFE_HI = 32;
 const MAX_SAFE = 0x20000000000000n; // (hi·2³² + lo)·2¹⁶ + queue stays below 2⁵³
 
-interface Pending {
+interface Pending extends InFlightEntry {
   record: ShowRecord;
   decoded: FuseRequest | undefined;
   problem: string | undefined;
@@ -271,6 +272,8 @@ interface Pending {
   readonly noReply: boolean;
   compacted: boolean;
   slot: Slot | undefined;
+  prev: Pending | undefined;
+  next: Pending | undefined;
 }
 
 interface Slot {
@@ -383,7 +386,7 @@ export class Pairer {
   #byRequestOrder: boolean;
   #max: number;
   #session: FuseSession;
-  #inFlight = new Map<number | string, Pending>();
+  #inFlight = new InFlightTable<Pending>();
   /** Reply-less requests (FORGET…) per queue, ended by 0-byte used entries in order. */
   #noReply = new Map<number, Fifo<Pending>>();
   #noReplyCount = 0;
@@ -464,7 +467,8 @@ export class Pairer {
   finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    const left: Pending[] = [...this.#inFlight.values()];
+    const left: Pending[] = [];
+    for (let p = this.#inFlight.oldest; p !== undefined; p = p.next) left.push(p);
     for (const fifo of this.#noReply.values()) {
       for (let i = 0; i < fifo.length; i++) left.push(fifo.at(i)!);
     }
@@ -548,6 +552,8 @@ export class Pairer {
       noReply,
       compacted: false,
       slot: undefined,
+      prev: undefined,
+      next: undefined,
     };
     if (this.#byRequestOrder) {
       p.slot = { event: undefined };
@@ -562,14 +568,14 @@ export class Pairer {
       const prev = this.#inFlight.get(p.key);
       if (prev !== undefined) {
         // The same unique again before a reply: the first will never be answered as itself.
-        this.#inFlight.delete(p.key);
+        this.#inFlight.remove(prev);
         this.#complete(
           prev,
           undefined,
           `superseded by request seq ${rec.seq} with the same unique`,
         );
       }
-      this.#inFlight.set(p.key, p);
+      this.#inFlight.add(p);
     }
     this.#bound();
   }
@@ -621,7 +627,7 @@ export class Pairer {
       );
       return;
     }
-    this.#inFlight.delete(key);
+    this.#inFlight.remove(p);
     let decoded: FuseReply | undefined;
     let problem: string | undefined;
     try {
@@ -773,11 +779,7 @@ export class Pairer {
   }
 
   #evictOldest(): boolean {
-    let oldest: Pending | undefined;
-    for (const p of this.#inFlight.values()) {
-      oldest = p;
-      break;
-    }
+    let oldest: Pending | undefined = this.#inFlight.oldest;
     let fromFifo: Fifo<Pending> | undefined;
     for (const fifo of this.#noReply.values()) {
       const head = fifo.peek();
@@ -791,7 +793,7 @@ export class Pairer {
       fromFifo.shift();
       this.#noReplyCount--;
     } else {
-      this.#inFlight.delete(oldest.key);
+      this.#inFlight.remove(oldest);
     }
     this.#evicted++;
     this.#complete(
@@ -806,8 +808,8 @@ export class Pairer {
   #compact(): void {
     this.#lastCompact = this.#records;
     const before = this.#records - COMPACT_AFTER;
-    for (const p of this.#inFlight.values()) {
-      if (p.arrival > before) break; // insertion order: the rest are younger
+    for (let p = this.#inFlight.oldest; p !== undefined; p = p.next) {
+      if (p.arrival > before) break; // arrival order: the rest are younger
       if (!p.compacted) compactRequest(p);
     }
     for (const fifo of this.#noReply.values()) {

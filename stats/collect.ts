@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { CaptureReader } from "../capture/reader.ts";
 import { Pairer, type PairerStats, type ShowRecord } from "../show/mod.ts";
 import { type AggregatorOptions, type CaptureStats, StatsAggregator } from "./aggregator.ts";
 
@@ -30,7 +31,14 @@ export async function collectStats(
 ): Promise<CollectResult> {
   const agg = new StatsAggregator(options);
   const pairer = new Pairer({ onEvent: agg.onEvent, maxInFlight: options.maxInFlight });
-  for await (const rec of records) pairer.push(rec);
+  if (records instanceof CaptureReader) {
+    // One await per chunk read, not per record.
+    for await (const batch of records.batches()) {
+      for (let i = 0; i < batch.length; i++) pairer.push(batch[i]!);
+    }
+  } else {
+    for await (const rec of records) pairer.push(rec);
+  }
   pairer.finish();
   const stats = pairer.stats;
   return { stats: agg.result(stats), pairer: stats };

@@ -167,6 +167,126 @@ Deno.test("show --json: one object per operation with the decoded fields", async
   ]);
 });
 
+/** Keys in `o`, in order, must be a subsequence of `allowed` and include `required`. */
+function assertKeys(o: Obj, allowed: string[], required: string[], what: string): void {
+  const keys = Object.keys(o);
+  let i = 0;
+  for (const k of keys) {
+    while (i < allowed.length && allowed[i] !== k) i++;
+    assert.ok(i < allowed.length, `${what}: key ${k} unexpected or out of order in ${keys}`);
+  }
+  for (const k of required) assert.ok(k in o, `${what}: no ${k}`);
+}
+
+const isInt = (x: unknown) => Number.isSafeInteger(x);
+/** A 64-bit value: a number when exact, else a decimal string. */
+const isU64 = (x: unknown) =>
+  (isInt(x) && (x as number) >= 0) ||
+  (typeof x === "string" && /^\d+$/.test(x) && BigInt(x) > 2n ** 53n - 1n);
+
+Deno.test("show --json: every line of the session follows the documented schema", async () => {
+  const objs = await jsonOps("--all");
+  const side = [
+    "seq",
+    "offset",
+    "length",
+    "original_length",
+    "flags",
+    "head",
+    "residence_ns",
+    "header",
+    "notify",
+    "arg",
+    "names",
+    "data_bytes",
+    "items",
+    "entries",
+    "extensions",
+    "truncated",
+    "problem",
+  ];
+  let ops = 0;
+  for (const o of objs) {
+    const what = JSON.stringify(o).slice(0, 200);
+    assert.equal(typeof o.time, "string", what);
+    assert.match(o.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/, what);
+    assert.match(o.timestamp_ns, /^\d+$/, what);
+    assert.equal(
+      Date.parse(o.time),
+      Number(BigInt(o.timestamp_ns) / 1_000_000n),
+      `${what}: time and timestamp_ns agree`,
+    );
+    if (o.type !== "fuse") {
+      assert.ok(["vhost-user", "note", "notify", "gap", "record"].includes(o.type), what);
+      continue;
+    }
+    ops++;
+    assertKeys(
+      o,
+      [
+        "type",
+        "time",
+        "timestamp_ns",
+        "queue",
+        "unique",
+        "op",
+        "opcode",
+        "nodeid",
+        "status",
+        "errno",
+        "error",
+        "latency_ns",
+        "problem",
+        "request",
+        "reply",
+      ],
+      ["type", "time", "timestamp_ns", "queue", "unique", "op", "opcode", "nodeid", "status"],
+      what,
+    );
+    assert.ok(isInt(o.queue) && isU64(o.unique) && isU64(o.nodeid) && isInt(o.opcode), what);
+    assert.equal(typeof o.op, "string", what);
+    assert.ok(["ok", "error", "unanswered", "undecodable"].includes(o.status), what);
+    assert.equal("errno" in o, o.status === "error", what);
+    assert.equal("error" in o, "errno" in o, what);
+    if ("errno" in o) assert.ok(isInt(o.errno) && /^E[A-Z0-9]+$/.test(o.error), what);
+    if ("latency_ns" in o) assert.ok(isInt(o.latency_ns) && o.latency_ns >= 0, what);
+    for (const name of ["request", "reply"] as const) {
+      const r = o[name];
+      if (r === undefined) continue;
+      assertKeys(r, side, ["seq", "length", "original_length", "flags"], `${what} ${name}`);
+      for (const k of ["seq", "offset", "length", "original_length", "flags", "head"]) {
+        if (k in r) assert.ok(isInt(r[k]), `${what} ${name}.${k}`);
+      }
+      assert.ok(r.length <= r.original_length, what);
+      if (r.header !== undefined) {
+        for (const v of Object.values(r.header)) assert.ok(isInt(v) || isU64(v), what);
+      }
+      for (const struct of [r.arg, ...(r.items ?? []), ...(r.entries ?? [])]) {
+        if (struct === undefined) continue;
+        for (const [k, v] of Object.entries(struct)) {
+          if (k === "name") assert.equal(typeof v, "string", what);
+          else if (k === "entry") assert.equal(typeof v, "object", what);
+          // Numbers, exact 64-bit strings, or hex strings of byte arrays.
+          else {assert.ok(
+              isInt(v) || isU64(v) || (typeof v === "string" && /^[0-9a-f]*$/.test(v)),
+              `${what} ${k}`,
+            );}
+        }
+      }
+    }
+    // The operation's own fields repeat its request's header.
+    if (o.request?.header !== undefined) {
+      assert.equal(o.request.header.opcode, o.opcode, what);
+      assert.equal(o.request.header.unique, o.unique, what);
+      assert.equal(o.request.header.nodeid, o.nodeid, what);
+    }
+    if (o.reply?.header !== undefined && o.reply.header.error < 0) {
+      assert.equal(-o.reply.header.error, o.errno, what);
+    }
+  }
+  assert.ok(ops > 100, `${ops} operations`);
+});
+
 Deno.test("show: filters agree with the JSON of the whole session", async () => {
   const all = await jsonOps();
 
@@ -284,6 +404,20 @@ Deno.test("show: stdin, exit statuses, corrupt files, a reader that goes away", 
       new RegExp(`offset ${victim.at + 4}.*--recover skips damaged blocks`),
     );
     assert.ok(lines(broken.stdout).length > 10, "what came before the damage is shown");
+    // Every whole record before the damage, and none after, as --json shows them.
+    const recs = await fixtureRecords();
+    const before = async (path: string, end: number) => {
+      const r = await show(path, "--json");
+      const shown = lines(r.stdout).map((l) => JSON.parse(l));
+      const seqs = (side: "request" | "reply") =>
+        shown.flatMap((o) => o[side] === undefined ? [] : [o[side].seq]).sort((a, b) => a - b);
+      const want = (kind: number) =>
+        recs.filter((x) => x.kind === kind && x.offset < end).map((x) => x.seq);
+      assert.deepEqual(seqs("request"), want(RecordKind.FUSE_REQUEST));
+      assert.deepEqual(seqs("reply"), want(RecordKind.FUSE_REPLY));
+      return r;
+    };
+    assert.equal((await before(`${dir}/corrupt.pcapng`, victim.at)).code, 1);
     const recovered = await show(`${dir}/corrupt.pcapng`, "--recover");
     assert.equal(recovered.code, 0, recovered.stderr);
     assert.match(recovered.stderr, /skipped 1 damaged stretch/);
@@ -292,12 +426,22 @@ Deno.test("show: stdin, exit statuses, corrupt files, a reader that goes away", 
       /\[no request with unique 0x[0-9a-f]+ on queue 1 before this reply\]/,
     );
 
-    // A capture that ends inside a record (still being written): not an error, but said.
+    // A capture that ends inside a record (cut short, or still being written): what
+    // came before is shown, then where it ends, and the exit status says so.
     const cutAt = epbs[epbs.length >> 1]!.at + 10;
     await Deno.writeFile(`${dir}/cut.pcapng`, bytes.subarray(0, cutAt));
     const cut = await show(`${dir}/cut.pcapng`);
-    assert.equal(cut.code, 0);
-    assert.match(cut.stderr, new RegExp(`ends inside a record at offset ${cutAt - 10}`));
+    assert.equal(cut.code, 1);
+    assert.match(
+      cut.stderr,
+      new RegExp(`cut.pcapng ends inside a record at offset ${cutAt - 10} \\(cut short`),
+    );
+    assert.equal(cut.stderr.match(/ends inside a record/g)?.length, 1, cut.stderr);
+    assert.ok(lines(cut.stdout).length > 10);
+    assert.equal((await before(`${dir}/cut.pcapng`, cutAt - 10)).code, 1);
+    const cutQuiet = await show(`${dir}/cut.pcapng`, "-q");
+    assert.equal(cutQuiet.code, 1);
+    assert.match(cutQuiet.stderr, /ends inside a record/);
 
     // `show big | head -1` ends quietly with status 0.
     const big = await Deno.open(`${dir}/big.pcapng`, { write: true, create: true });
@@ -515,6 +659,18 @@ Deno.test("show: unknown opcodes, messages and records are shown raw with their 
       (await show(path, "--errors")).stdout,
       /^\S+ q1 opcode 4000 .* = -ENOSYS <[^\n]*\n$/,
     );
+    // --op takes the number of an unknown opcode, as the line shows it.
+    for (const sel of ["99", "0x63", "opcode 99"]) {
+      const one = await show(path, "--op", sel);
+      assert.equal(one.code, 0, one.stderr);
+      assert.match(one.stdout, /^\S+ q1 opcode 99 +nodeid=5 \[4 bytes\] = 0 <[^\n]*\n$/, sel);
+    }
+    const both = lines((await show(path, "--op", "4000,99", "--json")).stdout).map((l) =>
+      JSON.parse(l).opcode
+    );
+    assert.deepEqual(both, [99, 4000]);
+    assert.equal(lines((await show(path, "--op", "4096")).stdout).length, 0);
+    assert.equal((await show(path, "--op", "0x1_000")).code, 2);
 
     const json = await show(path, "--all", "--json");
     assert.equal(json.code, 0, json.stderr);
@@ -537,4 +693,29 @@ Deno.test("show: unknown opcodes, messages and records are shown raw with their 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("show: colours on a terminal only; NO_COLOR and a pipe turn them off", async () => {
+  const env = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: Deno.env.get("HOME") ?? "/" };
+  const run = async (extra: Record<string, string>, tty: boolean): Promise<string> => {
+    const cmd = `"${VFSTRACE}" show "${FIXTURE}" --errors`;
+    // script(1) runs the command on a pseudo-terminal.
+    const out = await new Deno.Command(tty ? "script" : "sh", {
+      args: tty ? ["-q", "-e", "-c", cmd, "/dev/null"] : ["-c", cmd],
+      env: { ...env, ...extra },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stdout);
+  };
+  const red = "\x1b[31m";
+  const onTty = await run({}, true);
+  assert.ok(onTty.includes(red) && onTty.includes("-ENOENT"), JSON.stringify(onTty.slice(0, 300)));
+  const noColor = await run({ NO_COLOR: "1" }, true);
+  assert.ok(noColor.includes("-ENOENT") && !noColor.includes("\x1b["), "NO_COLOR");
+  const piped = await run({}, false);
+  assert.ok(piped.includes("-ENOENT") && !piped.includes("\x1b["), "a pipe");
+  assert.ok((await run({ FORCE_COLOR: "1" }, false)).includes(red), "FORCE_COLOR");
 });
