@@ -121,6 +121,8 @@ export class CaptureRecorder implements TraceRecorder {
       Math.min(r.descriptors, 0xffff),
       Math.min(r.writableCapacity, 0xffffffff),
     );
+    const problem = requestProblem(r.body, r.length);
+    const flags = problem === undefined ? 0 : RecordFlag.MALFORMED;
     const seq = this.#writer.append({
       timestampNs,
       kind: RecordKind.FUSE_REQUEST,
@@ -129,6 +131,7 @@ export class CaptureRecorder implements TraceRecorder {
       residenceNs: r.residenceNs < 0n ? 0n : r.residenceNs,
       body: r.body,
       aux,
+      flags,
       // Only a snap length looks at it: spare the lookup otherwise.
       keep: this.#writer.snaplen === undefined ? undefined : requestKeep(r.body),
     });
@@ -140,7 +143,7 @@ export class CaptureRecorder implements TraceRecorder {
         {
           queue: r.queue,
           head: r.head,
-          flags: 0,
+          flags,
           aux,
         },
         r.body,
@@ -148,6 +151,9 @@ export class CaptureRecorder implements TraceRecorder {
       );
     }
     this.#tap?.request(r);
+    if (problem !== undefined) {
+      this.note({ type: "malformed_request", queue: r.queue, head: r.head, seq, reason: problem });
+    }
     return seq;
   }
 
@@ -263,4 +269,23 @@ function toJson(note: { type: string; [key: string]: unknown }): Note {
   return JSON.parse(
     JSON.stringify(note, (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
   ) as { type: string; [key: string]: JsonValue };
+}
+
+/**
+ * What is wrong with a request's fuse_in_header, checked cheaply on every
+ * request: too short, a len other than the chain's readable bytes, or an
+ * opcode no FUSE version defines. Undefined when it looks right.
+ */
+function requestProblem(body: readonly Uint8Array[], length: number): string | undefined {
+  if (length < FUSE_IN_HEADER_SIZE) {
+    return `${length} bytes, shorter than fuse_in_header (${FUSE_IN_HEADER_SIZE})`;
+  }
+  const first = body[0]!;
+  const head = first.byteLength >= 8 ? first : concatSegments(body, 8);
+  const dv = new DataView(head.buffer, head.byteOffset, 8);
+  const len = dv.getUint32(0, true);
+  const opcode = dv.getUint32(4, true);
+  if (len !== length) return `fuse_in_header.len ${len}, but the chain holds ${length} bytes`;
+  if (fuseOp(opcode) === undefined) return `unknown opcode ${opcode}`;
+  return undefined;
 }
