@@ -1,0 +1,182 @@
+/**
+ * End to end: faults around `vfstrace trace` (in front of `vfstrace serve`,
+ * driven by the built-in client in a subprocess): SIGTERM of trace, SIGKILL
+ * of the client mid-write, and a full disk under the capture. Each: the
+ * right exit status and message, a capture that reads back to its last whole
+ * record, a shared directory whose files are all whole writes. (SIGINT and
+ * the back-end killed are in trace_cli_test.ts.)
+ */
+import assert from "node:assert/strict";
+import { CaptureReader, RecordKind } from "../../capture/mod.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const CLI = `${ROOT}cmd/vfstrace.ts`;
+const LOAD = `${ROOT}tests/hostile/_load.ts`;
+
+interface Rig {
+  dir: string;
+  share: string;
+  capture: string;
+  trace: Deno.ChildProcess;
+  load: Deno.ChildProcess;
+}
+
+async function start(captureDir?: string): Promise<Rig> {
+  const dir = await Deno.makeTempDir({ prefix: "vfstrace-e2e-fault-" });
+  const share = `${dir}/share`;
+  await Deno.mkdir(share);
+  const socket = `${dir}/vfs.sock`;
+  const capture = `${captureDir ?? dir}/run.pcapng`;
+  const trace = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-all",
+      CLI,
+      "trace",
+      "--socket-path",
+      socket,
+      "-w",
+      capture,
+      "-q",
+      "--",
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--allow-all",
+      CLI,
+      "serve",
+      "--socket-path={socket}",
+      "--shared-dir",
+      share,
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  for (let i = 0; i < 400; i++) {
+    try {
+      if ((await Deno.stat(socket)).isSocket) break;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const load = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--allow-all", LOAD, socket],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Wait for the first whole file, then let it write for a while.
+  const reader = load.stdout.getReader();
+  const first = await reader.read();
+  assert.match(new TextDecoder().decode(first.value), /ready/);
+  reader.releaseLock();
+  await new Promise((r) => setTimeout(r, 1500));
+  return { dir, share, capture, trace, load };
+}
+
+async function readBack(
+  path: string,
+): Promise<
+  { requests: number; replies: number; truncatedAt: number | undefined; notes: string[] }
+> {
+  let requests = 0;
+  let replies = 0;
+  const notes: string[] = [];
+  const reader = await CaptureReader.open(path);
+  for await (const r of reader) {
+    if (r.kind === RecordKind.FUSE_REQUEST) requests++;
+    else if (r.kind === RecordKind.FUSE_REPLY) replies++;
+    else if (r.kind === RecordKind.NOTE) {
+      notes.push(JSON.parse(new TextDecoder().decode(r.body)).type);
+    }
+  }
+  return { requests, replies, truncatedAt: reader.truncatedAt, notes };
+}
+
+/** Every file in the share holds 0 or whole 64 KiB writes of 0x5a (no torn state the guest was told of). */
+async function checkShare(share: string): Promise<number> {
+  let n = 0;
+  for await (const e of Deno.readDir(share)) {
+    const b = await Deno.readFile(`${share}/${e.name}`);
+    assert.ok(b.byteLength === 0 || b.byteLength === 65536, `${e.name}: ${b.byteLength} bytes`);
+    assert.ok(b.every((x) => x === 0x5a), `${e.name}: foreign bytes`);
+    n++;
+  }
+  return n;
+}
+
+async function stop(rig: Rig): Promise<void> {
+  try {
+    rig.load.kill("SIGKILL");
+  } catch { /* gone */ }
+  await rig.load.output().catch(() => {});
+}
+
+Deno.test("fault: SIGTERM of trace mid-write → exit 143, capture whole up to then", async () => {
+  const rig = await start();
+  try {
+    rig.trace.kill("SIGTERM");
+    const out = await rig.trace.output();
+    assert.equal(out.code, 143, new TextDecoder().decode(out.stderr));
+    await stop(rig);
+    const t = await readBack(rig.capture);
+    assert.equal(t.truncatedAt, undefined);
+    assert.ok(t.requests > 20, `${t.requests} requests`);
+    assert.ok(t.replies >= t.requests - 64 && t.replies <= t.requests);
+    assert.ok((await checkShare(rig.share)) > 5);
+  } finally {
+    await Deno.remove(rig.dir, { recursive: true });
+  }
+});
+
+Deno.test("fault: SIGKILL of the client mid-write → trace ends cleanly (exit 0), capture has every reply", async () => {
+  const rig = await start();
+  try {
+    rig.load.kill("SIGKILL");
+    await rig.load.output();
+    const out = await rig.trace.output();
+    const err = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, err);
+    const t = await readBack(rig.capture);
+    assert.equal(t.truncatedAt, undefined);
+    assert.equal(t.notes.at(-1), "stop");
+    // In flight when the client died: at most one request without its reply.
+    assert.ok(t.replies >= t.requests - 1 && t.replies <= t.requests, `${t.requests}/${t.replies}`);
+    assert.ok((await checkShare(rig.share)) > 5);
+  } finally {
+    await Deno.remove(rig.dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "fault: the capture's disk fills up → trace exits 1 naming the capture, file readable",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const mnt = await Deno.makeTempDir({ prefix: "vfstrace-e2e-full-" });
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt],
+    }).output();
+    if (mount.code !== 0) {
+      console.log(`skipped: cannot mount a tmpfs: ${new TextDecoder().decode(mount.stderr)}`);
+      await Deno.remove(mnt);
+      return;
+    }
+    let rig: Rig | undefined;
+    try {
+      rig = await start(mnt);
+      // 512 KiB fills within a few hundred requests (256-byte snap length, ~300 B a record).
+      await new Promise((r) => setTimeout(r, 3000));
+      await stop(rig);
+      const out = await rig.trace.output();
+      const err = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, err);
+      assert.match(err, /run\.pcapng/);
+      const t = await readBack(rig.capture);
+      assert.ok(t.requests > 100, `${t.requests} requests`);
+    } finally {
+      if (rig !== undefined) await Deno.remove(rig.dir, { recursive: true });
+      await new Deno.Command("umount", { args: [mnt] }).output();
+      await Deno.remove(mnt, { recursive: true });
+    }
+  },
+});
