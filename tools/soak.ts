@@ -97,15 +97,25 @@ function children(pid: number): number[] {
   return out;
 }
 
-function sample(pid: number): { rssKiB: number; fds: number } {
+interface Mem {
+  /** VmRSS. */
+  rssKiB: number;
+  /** RssAnon: the process's own memory (heap, stacks); a leak shows here. */
+  anonKiB: number;
+  /** RssShmem: pages of shared guest memory it touched (grows as the guest uses more RAM). */
+  shmemKiB: number;
+  fds: number;
+}
+
+function sample(pid: number): Mem {
   try {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    const kib = (f: string) => Number(new RegExp(`${f}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
     let fds = 0;
     for (const _ of Deno.readDirSync(`/proc/${pid}/fd`)) fds++;
-    return { rssKiB: rss, fds };
+    return { rssKiB: kib("VmRSS"), anonKiB: kib("RssAnon"), shmemKiB: kib("RssShmem"), fds };
   } catch {
-    return { rssKiB: NaN, fds: NaN };
+    return { rssKiB: NaN, anonKiB: NaN, shmemKiB: NaN, fds: NaN };
   }
 }
 
@@ -226,8 +236,8 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
 
 interface Sample {
   t: number;
-  trace: { rssKiB: number; fds: number };
-  serve: { rssKiB: number; fds: number };
+  trace: Mem;
+  serve: Mem;
   requests: number;
 }
 const samples: Sample[] = [];
@@ -245,8 +255,9 @@ const sampler = setInterval(() => {
   samples.push(s);
   console.log(
     `${s.t.toFixed(0).padStart(5)} s  requests ${String(s.requests).padStart(9)}  ` +
-      `trace rss ${s.trace.rssKiB} KiB fds ${s.trace.fds}  ` +
-      `serve rss ${s.serve.rssKiB} KiB fds ${s.serve.fds}`,
+      `trace rss ${s.trace.rssKiB} (anon ${s.trace.anonKiB}, shmem ${s.trace.shmemKiB}) KiB ` +
+      `fds ${s.trace.fds}  serve rss ${s.serve.rssKiB} (anon ${s.serve.anonKiB}, shmem ` +
+      `${s.serve.shmemKiB}) KiB fds ${s.serve.fds}`,
   );
 }, 5000);
 
@@ -293,8 +304,12 @@ function curve(label: string, pick: (s: Sample) => number): string {
 const secs = (Date.now() - t0) / 1000;
 console.log(`\nsoak: ${secs.toFixed(0)} s, trace exit ${st.code}`);
 console.log(curve("trace RSS KiB", (s) => s.trace.rssKiB));
+console.log(curve("trace anon KiB", (s) => s.trace.anonKiB));
+console.log(curve("trace shmem KiB", (s) => s.trace.shmemKiB));
 console.log(curve("trace fds", (s) => s.trace.fds));
 console.log(curve("serve RSS KiB", (s) => s.serve.rssKiB));
+console.log(curve("serve anon KiB", (s) => s.serve.anonKiB));
+console.log(curve("serve shmem KiB", (s) => s.serve.shmemKiB));
 console.log(curve("serve fds", (s) => s.serve.fds));
 console.log(
   `client: ${counts.requests} requests (${counts.noReply} FORGETs), ${counts.replies} completions, ` +

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { CaptureReader, RecordKind } from "../../capture/mod.ts";
+import { VhostUserFrontend } from "../../client/mod.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CLI = `${ROOT}cmd/vfstrace.ts`;
@@ -105,6 +106,15 @@ async function checkShare(share: string): Promise<number> {
   return n;
 }
 
+/** The back-end process trace started (its child). */
+function backendPid(tracePid: number): number | undefined {
+  for (const t of Deno.readDirSync(`/proc/${tracePid}/task`)) {
+    const c = Deno.readTextFileSync(`/proc/${tracePid}/task/${t.name}/children`).trim();
+    if (c !== "") return Number(c.split(" ")[0]);
+  }
+  return undefined;
+}
+
 async function stop(rig: Rig): Promise<void> {
   try {
     rig.load.kill("SIGKILL");
@@ -145,6 +155,89 @@ Deno.test("fault: SIGKILL of the client mid-write → trace ends cleanly (exit 0
     assert.ok((await checkShare(rig.share)) > 5);
   } finally {
     await Deno.remove(rig.dir, { recursive: true });
+  }
+});
+
+Deno.test("fault: SIGKILL of the back-end (serve) mid-write → trace exits 1 naming it, capture whole", async () => {
+  const rig = await start();
+  try {
+    const pid = backendPid(rig.trace.pid);
+    assert.ok(pid !== undefined, "no back-end process under trace");
+    Deno.kill(pid, "SIGKILL");
+    const out = await rig.trace.output();
+    const err = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, err);
+    assert.match(err, /the back-end closed its connection .*killed by SIGKILL/);
+    await stop(rig);
+    const t = await readBack(rig.capture);
+    assert.equal(t.truncatedAt, undefined);
+    assert.equal(t.notes.at(-1), "stop");
+    assert.ok(t.requests > 20);
+    assert.ok((await checkShare(rig.share)) > 5);
+  } finally {
+    await Deno.remove(rig.dir, { recursive: true });
+  }
+});
+
+Deno.test("fault: the back-end closes its socket between a message and its reply → trace exits 1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vfstrace-e2e-fault-" });
+  try {
+    const backend = `${dir}/backend.sock`;
+    const socket = `${dir}/vfs.sock`;
+    const capture = `${dir}/run.pcapng`;
+    const listener = Deno.listen({ transport: "unix", path: backend });
+    // Reads the first message (GET_FEATURES) and hangs up without answering.
+    const served = (async () => {
+      const conn = await listener.accept();
+      await conn.read(new Uint8Array(4096));
+      conn.close();
+      listener.close();
+    })();
+    const trace = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--allow-all",
+        CLI,
+        "trace",
+        "--socket-path",
+        socket,
+        "-w",
+        capture,
+        "-q",
+        "--backend",
+        backend,
+      ],
+      env: { NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    for (let i = 0; i < 400; i++) {
+      try {
+        if ((await Deno.stat(socket)).isSocket) break;
+      } catch { /* not yet */ }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const fe = VhostUserFrontend.connect(socket, { name: "fault" });
+    await assert.rejects(fe.request("GET_FEATURES"));
+    await fe.close();
+    await served;
+    const out = await trace.output();
+    const err = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, err);
+    assert.match(err, /the back-end closed its connection while QEMU was still attached/);
+    let vhost = 0;
+    const notes: string[] = [];
+    const reader = await CaptureReader.open(capture);
+    for await (const r of reader) {
+      if (r.kind === RecordKind.VHOST_USER) vhost++;
+      if (r.kind === RecordKind.NOTE) notes.push(JSON.parse(new TextDecoder().decode(r.body)).type);
+    }
+    assert.equal(reader.truncatedAt, undefined);
+    assert.equal(vhost, 1, "the unanswered GET_FEATURES is recorded");
+    assert.equal(notes.at(-1), "stop");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
