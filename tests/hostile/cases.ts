@@ -42,6 +42,8 @@ export interface RunResult {
   outcome: Outcome;
   /** The FUSE unique of the hostile request, when it has one. */
   unique?: bigint;
+  /** Guest memory the device should not have written was written. */
+  memoryProblem?: string;
 }
 
 /** One hostile case. */
@@ -130,7 +132,12 @@ function editable(
   };
 }
 
-/** Sends GETATTR as [header 16 bytes, rest] + a 4 KiB writable buffer, rewritten by `edit`. */
+/**
+ * Sends GETATTR as [header 16 bytes, rest] + a 4 KiB writable buffer, rewritten by
+ * `edit`. The reply buffer is filled with a pattern first: afterwards the device
+ * must have written nothing past what the rewritten descriptor offered (nothing
+ * at all when it refused the chain), and nothing into the request.
+ */
 function chainCase(
   name: string,
   indirect: boolean,
@@ -143,15 +150,49 @@ function chainCase(
     expect,
     run: async (s) => {
       const b = getattr(s);
+      let w: { addr: number; len: number } | undefined;
+      let saved: { addr: number; bytes: Uint8Array }[] = [];
+      let offered = 0;
       const outcome = await s.submit([b.subarray(0, 16), b.subarray(16)], 4096, {
         indirect,
         mutate: (driver, head, info) => {
+          const wb = info.writable[0]!;
+          w = { addr: Number(wb.addr), len: wb.len };
+          s.memory.view(w.addr, w.len).fill(0xee);
+          saved = info.readable.map((r) => ({
+            addr: Number(r.addr),
+            bytes: s.memory.view(r.addr, r.len).slice(),
+          }));
           const e = editable(s, 1, driver, head, info);
           edit(e, s, head);
+          const d = e.descs[2];
+          if (
+            d !== undefined && (d.flags & DescFlags.WRITE) !== 0 &&
+            BigInt(d.addr) === BigInt(w.addr)
+          ) {
+            offered = Math.min(d.len, w.len);
+          }
           e.write(e.descs);
         },
       });
-      return { outcome, unique: uniqueOf(b) };
+      let memoryProblem: string | undefined;
+      if (w !== undefined && outcome.kind !== "queue-failed") {
+        // A refused chain is not written at all; otherwise only the offered bytes (the spec
+        // lets a device write more than it reports in used.len, never past the buffer).
+        const from = outcome.kind === "empty" && expect.chainReason !== undefined ? 0 : offered;
+        const rest = s.memory.view(w.addr + from, w.len - from);
+        const at = rest.findIndex((x) => x !== 0xee);
+        if (at >= 0) {
+          memoryProblem = `the device wrote byte ${from + at} of a ${from}-byte reply buffer`;
+        }
+        for (const r of saved) {
+          const now = s.memory.view(r.addr, r.bytes.byteLength);
+          if (now.some((x, i) => x !== r.bytes[i])) {
+            memoryProblem = "the device wrote into the request";
+          }
+        }
+      }
+      return { outcome, unique: uniqueOf(b), ...(memoryProblem ? { memoryProblem } : {}) };
     },
   };
 }

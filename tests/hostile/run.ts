@@ -170,6 +170,7 @@ export async function runHostile(
       run = { outcome: { kind: "queue-failed", message: String(err) } };
     }
     r.outcome = run.outcome;
+    if (run.memoryProblem !== undefined) r.failures.push(run.memoryProblem);
     pending.push({ c, r, unique: run.unique });
     // A connection that ended, or a request never answered, may mean the process died.
     const lost = r.outcome.kind === "queue-failed" || r.outcome.kind === "timeout";
@@ -252,7 +253,10 @@ export function summarize(kind: TargetKind, report: HostileReport): string {
     const o = [...g.outcomes].map(([k, v]) => `${k} ×${v}`).join(", ");
     lines.push(`  ${name.padEnd(18)} ${String(g.n).padStart(4)} cases, ${g.failed} failed: ${o}`);
   }
-  for (const d of report.deaths) lines.push(`  back-end died after '${d.after}': ${d.status}`);
+  for (const d of report.deaths) {
+    const why = d.stderr.trim().split("\n").at(-1)?.replace(/; the capture .*/, "") ?? "";
+    lines.push(`  back-end died after '${d.after}': exit ${d.status}: ${why}`);
+  }
   return lines.join("\n");
 }
 
