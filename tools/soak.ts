@@ -297,8 +297,10 @@ function curve(label: string, pick: (s: Sample) => number): string {
   const num = half.reduce((n, s) => n + (s.t - mt) * (pick(s) - mv), 0);
   const den = half.reduce((n, s) => n + (s.t - mt) ** 2, 0);
   const slope = den === 0 ? 0 : (num / den) * 60;
+  // A garbage-collected heap saws up and down: min and max show whether it is bounded.
+  const vs = xs.map(pick);
   return `${label.padEnd(16)} start ${pick(first)}  mid ${pick(mid)}  end ${pick(last)}  ` +
-    `slope (2nd half) ${slope.toFixed(1)}/min`;
+    `min ${Math.min(...vs)}  max ${Math.max(...vs)}  slope (2nd half) ${slope.toFixed(1)}/min`;
 }
 
 const secs = (Date.now() - t0) / 1000;

@@ -8,7 +8,7 @@
 import { CaptureReader, RecordFlag, RecordKind } from "../../capture/mod.ts";
 import { decodeRequest, FuseSession } from "../../decode/fuse.ts";
 import { errnoName } from "../../sys/errno.ts";
-import { bigintJson, HostileSession, type Outcome, type TargetKind } from "./harness.ts";
+import { HostileSession, type Outcome, type TargetKind } from "./harness.ts";
 import type { HostileCase, RunResult } from "./cases.ts";
 
 /** The verdict on one case. */
@@ -259,5 +259,3 @@ export function summarize(kind: TargetKind, report: HostileReport): string {
   }
   return lines.join("\n");
 }
-
-export { bigintJson };
