@@ -152,6 +152,11 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
     writer ?? new CaptureWriter({ writeSync: (p) => p.byteLength }),
     {
       notifications: opts.notifications === true,
+      // The guest must not pay for a full disk: say so once, relay on, count the losses.
+      onWriteError: (e) =>
+        console.error(
+          colors.red(`vfstrace trace: ${e.message}; the session goes on, records are dropped`),
+        ),
       ...(live === undefined ? {} : { onRecord: (r: ShowRecord) => live.push(r) }),
     },
   );
@@ -180,7 +185,12 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
   } finally {
     unregister();
     await writer?.close().catch((err) => {
-      throw new CliError(`capture ${opts.write}: ${(err as Error).message}`, ExitCode.Failure);
+      const m = (err as Error).message;
+      // A CaptureWriteError names the capture already.
+      throw new CliError(
+        m.startsWith("capture ") ? m : `capture ${opts.write}: ${m}`,
+        ExitCode.Failure,
+      );
     });
   }
   if (live !== undefined) {

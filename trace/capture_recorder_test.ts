@@ -197,3 +197,39 @@ Deno.test("recorder: a request whose fuse_in_header lies is flagged MALFORMED, w
   assert.match(notes[2].reason, /20 bytes, shorter than fuse_in_header/);
   assert.equal(notes[0].seq, reqs[1]!.seq);
 });
+
+Deno.test("recorder: a failing capture is reported once and never thrown at the proxy", () => {
+  let fail = false;
+  const writer = new CaptureWriter({
+    writeSync: (p) => {
+      if (fail) throw new Error("No space left on device (os error 28)");
+      return p.byteLength;
+    },
+  }, { bufferSize: 4096 });
+  const errors: string[] = [];
+  const rec = new CaptureRecorder(writer, { onWriteError: (e) => errors.push(e.message) });
+  const body = new Uint8Array(1000);
+  new DataView(body.buffer).setUint32(0, 1000, true);
+  new DataView(body.buffer).setUint32(4, 3, true);
+  const request = () =>
+    rec.request({
+      queue: 1,
+      head: 0,
+      descriptors: 1,
+      writableCapacity: 0,
+      body: [body],
+      length: 1000,
+      residenceNs: 1n,
+    });
+  request();
+  fail = true;
+  for (let i = 0; i < 50; i++) {
+    request();
+    rec.beginBatch();
+    rec.endBatch();
+    rec.note({ type: "x" });
+  }
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!, /No space left on device/);
+  assert.ok(writer.dropped > 40);
+});
