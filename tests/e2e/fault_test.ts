@@ -279,3 +279,69 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "fault: serve --capture on a full disk keeps serving, says so, exits 1",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const mnt = await Deno.makeTempDir({ prefix: "vfstrace-e2e-full-" });
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt],
+    }).output();
+    if (mount.code !== 0) {
+      console.log(`skipped: cannot mount a tmpfs: ${new TextDecoder().decode(mount.stderr)}`);
+      await Deno.remove(mnt);
+      return;
+    }
+    const dir = await Deno.makeTempDir({ prefix: "vfstrace-e2e-fault-" });
+    try {
+      const share = `${dir}/share`;
+      await Deno.mkdir(share);
+      const socket = `${dir}/serve.sock`;
+      const serve = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--quiet",
+          "--allow-all",
+          CLI,
+          "serve",
+          "--socket-path",
+          socket,
+          "--shared-dir",
+          share,
+          "--capture",
+          `${mnt}/serve.pcapng`,
+        ],
+        env: { NO_COLOR: "1" },
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      for (let i = 0; i < 400; i++) {
+        try {
+          if ((await Deno.stat(socket)).isSocket) break;
+        } catch { /* not yet */ }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const load = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--quiet", "--allow-all", LOAD, socket],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      await new Promise((r) => setTimeout(r, 5000));
+      load.kill("SIGKILL");
+      await load.status;
+      const out = await serve.output();
+      const err = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, err);
+      assert.match(err, /No space left on device.*serving goes on, records are dropped/);
+      assert.doesNotMatch(err, /Uncaught|\n {4}at /);
+      const t = await readBack(`${mnt}/serve.pcapng`);
+      const files = await checkShare(share);
+      assert.ok(files * 3 > t.requests + 300, `${files} files, ${t.requests} requests recorded`);
+    } finally {
+      await new Deno.Command("umount", { args: [mnt] }).output();
+      await Deno.remove(mnt, { recursive: true });
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
