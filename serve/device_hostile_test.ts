@@ -36,13 +36,17 @@ Deno.test("an avail idx jumping past the ring breaks that queue only; the device
   }
 });
 
-Deno.test("requests before INIT and a second INIT get EIO", async () => {
+Deno.test("requests before INIT and a second INIT get EIO; after DESTROY, INIT again", async () => {
   const r = await rig();
   try {
     assert.equal((await r.call("GETATTR", { arg: {} })).header.error, -Errno.EIO);
     assert.equal((await r.init()).header.error, 0);
     assert.equal((await r.call("GETATTR", { arg: {} })).header.error, 0);
     assert.equal((await r.init()).header.error, -Errno.EIO);
+    // Unmount and mount again on the same device: DESTROY, then a fresh INIT is served.
+    assert.equal((await r.call("DESTROY", {})).header.error, 0);
+    assert.equal((await r.init()).header.error, 0);
+    assert.equal((await r.call("GETATTR", { arg: {} })).header.error, 0);
   } finally {
     await r.close();
   }

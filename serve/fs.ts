@@ -458,6 +458,8 @@ export class FileServer {
       case Opcode.DESTROY:
         this.#handles.reset();
         this.#inodes.reset();
+        // An unmount: the next mount on this device starts with INIT again.
+        this.#initialized = false;
         return this.#reply(req, w, {});
       case Opcode.LOOKUP: {
         const parent = this.#inode(h.nodeid);

@@ -174,7 +174,9 @@ export async function runHostile(
     pending.push({ c, r, unique: run.unique });
     // A connection that ended, or a request never answered, may mean the process died.
     const lost = r.outcome.kind === "queue-failed" || r.outcome.kind === "timeout";
-    const exit = await s.waitExit(lost ? 3000 : kind === "trace" ? 100 : 0);
+    const exit = await s.waitExit(
+      lost ? (kind === "trace" ? 8000 : 3000) : kind === "trace" ? 100 : 0,
+    );
     if (exit !== undefined) {
       r.exited = exit;
       report.deaths.push({
