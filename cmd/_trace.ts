@@ -218,8 +218,11 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
       : st.signal !== null
       ? ` (the back-end was killed by ${st.signal})`
       : ` (the back-end exited with status ${st.code})`;
+    // Its last words say why (hidden with --quiet otherwise).
+    const last = result.backendStderr?.trim().split("\n").at(-1)?.trim();
+    const said = last ? ` (it said: ${last.slice(0, 300)})` : "";
     throw new CliError(
-      `the back-end closed its connection while QEMU was still attached${how}; ` +
+      `the back-end closed its connection while QEMU was still attached${how}${said}; ` +
         `the guest's device is dead` +
         (opts.write ? `; the capture ${opts.write} is complete up to that point` : ""),
       ExitCode.Failure,

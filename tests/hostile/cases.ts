@@ -34,6 +34,11 @@ export interface Expect {
   breaksQueue?: boolean;
   /** The client's queue may be unusable afterwards: the session is replaced after. */
   restart?: boolean;
+  /**
+   * The guest corrupts its own rings: the request queue may stop (the device
+   * declares it broken); only the process's survival is required.
+   */
+  mayBreak?: boolean;
 }
 
 /** What a case's run reports beyond the outcome. */
@@ -265,6 +270,32 @@ function chainCases(): HostileCase[] {
           }, REFUSED("address-out-of-range")),
         );
       }
+    }
+    // Buffers over the queue's own rings: the device writes its reply into the rings
+    // it is walking. It must not be confused into touching anything else.
+    const rings: [string, (s: HostileSession) => number][] = [
+      ["the descriptor table", (s) => s.queues[1]!.rings.desc],
+      ["the avail ring", (s) => s.queues[1]!.rings.avail],
+      ["the used ring", (s) => s.queues[1]!.rings.used],
+    ];
+    for (const [label, at] of rings) {
+      out.push({
+        ...chainCase(`reply buffer over ${label}`, indirect, (e, s) => {
+          e.descs[2] = set(e.descs[2]!, { addr: at(s), len: 64 });
+        }, {
+          outcomes: ["reply", "empty", "timeout", "queue-failed"],
+          mayBreak: true,
+          restart: true,
+        }),
+        // The pattern check does not apply: the buffer moved.
+      });
+      out.push(chainCase(`header read from ${label}`, indirect, (e, s) => {
+        e.descs[0] = set(e.descs[0]!, { addr: at(s), len: 16 });
+      }, {
+        outcomes: ["reply", "empty", "timeout", "queue-failed"],
+        mayBreak: true,
+        restart: true,
+      }));
     }
     out.push(chainCase("length 0xffffffff header", indirect, (e) => {
       e.descs[0] = set(e.descs[0]!, { len: 0xffffffff });

@@ -149,7 +149,16 @@ export class HostileSession {
     }
     // Two regions back to back in guest-physical space: a buffer may straddle them.
     const memory = FrontendMemory.create({ size: 8 << 20, regions: 2 });
-    const fe = VhostUserFrontend.connect(socket, { name: `hostile ${kind}` });
+    // The socket file exists from bind(); connecting before listen() is refused: retry.
+    let fe: VhostUserFrontend | undefined;
+    for (let i = 0; fe === undefined; i++) {
+      try {
+        fe = VhostUserFrontend.connect(socket, { name: `hostile ${kind}` });
+      } catch (err) {
+        if (i > 100 || !/ECONNREFUSED/.test(String(err))) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
     const queues = await fe.start({ memory, queues: 2, queueSize: 64 });
     const s = new HostileSession(kind, dir, proc, stderr, fe, queues, memory);
     if (options.init === false) return s;

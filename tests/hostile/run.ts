@@ -47,6 +47,8 @@ interface Pending {
 
 function describe(o: Outcome): string {
   if (o.kind !== "reply") return o.kind;
+  // The guest moved the reply buffer (over its rings): the client cannot read the reply.
+  if (Number.isNaN(o.error) || o.outLen !== o.usedLen) return "reply (unreadable)";
   return o.error === 0 ? "reply ok" : `reply ${errnoName(-o.error) ?? o.error}`;
 }
 
@@ -206,7 +208,8 @@ export async function runHostile(
           r.failures.push(msg);
         } else r.notes.push(`virtiofsd: ${msg}`);
       }
-      if (r.outcome.kind === "reply") {
+      // Where the reply went is not where the client reads it when the guest moved the buffer.
+      if (r.outcome.kind === "reply" && !e.mayBreak) {
         const o = r.outcome;
         if (run.unique !== undefined && o.unique !== run.unique && o.error !== 0) {
           r.notes.push(`reply unique ${o.unique} ≠ ${run.unique}`);
@@ -223,7 +226,8 @@ export async function runHostile(
         }
         if (kind === "trace") r.notes.push(`virtiofsd: ${describe(o)}`);
       }
-      if (!r.healthy && !preInit) {
+      if (!r.healthy && !preInit && e.mayBreak) r.notes.push("the request queue stopped");
+      else if (!r.healthy && !preInit) {
         if (kind === "serve") r.failures.push("serve no longer answers GETATTR");
         else r.notes.push("no longer answers GETATTR");
       }
