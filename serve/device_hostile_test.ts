@@ -89,3 +89,18 @@ Deno.test("an undecodable BATCH_FORGET gets no reply, even with room for one", a
     await r.close();
   }
 });
+
+Deno.test("a request with unique 0 gets no reply (it would read as a notification)", async () => {
+  const r = await rig();
+  try {
+    await r.init();
+    const b = encodeRequest(
+      { header: { opcode: Opcode.GETATTR, unique: 0n, nodeid: 1n }, arg: {} },
+      r.session,
+    );
+    assert.equal((await r.queues[1]!.submit(b, 4096)).len, 0);
+    assert.equal((await r.call("GETATTR", { arg: {} })).header.error, 0);
+  } finally {
+    await r.close();
+  }
+});

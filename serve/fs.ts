@@ -342,8 +342,11 @@ export class FileServer {
     } catch (err) {
       this.#log(`undecodable request: ${(err as Error).message}`);
       const unique = uniqueOf(readable);
-      // FORGET and BATCH_FORGET never get a reply, however mangled.
-      if (unique === undefined || fuseOp(opcodeOf(readable))?.reply.kind === "none") {
+      // FORGET and BATCH_FORGET never get a reply, however mangled; unique 0 is a notification's.
+      if (
+        unique === undefined || unique === 0n ||
+        fuseOp(opcodeOf(readable))?.reply.kind === "none"
+      ) {
         return { request: undefined, len: 0 };
       }
       return {
@@ -352,6 +355,11 @@ export class FileServer {
       };
     }
     const unique = req.header.unique;
+    if (unique === 0n) {
+      // A reply with unique 0 would read as a notification: the chain goes back empty.
+      this.#log(`${req.op?.name ?? req.header.opcode} with unique 0`);
+      return { request: req, len: 0 };
+    }
     if (this.#initialized === (req.header.opcode === Opcode.INIT)) {
       this.#log(
         `${req.op?.name ?? req.header.opcode} ${this.#initialized ? "after" : "before"} INIT`,

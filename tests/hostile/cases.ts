@@ -1169,6 +1169,39 @@ function sessionCases(): HostileCase[] {
       ERROR_REPLY(),
     ),
   );
+  out.push({
+    name: "DESTROY, then INIT again (a remount on the same device)",
+    group: "session",
+    expect: { outcomes: ["reply"], serveErrno: [0], restart: true },
+    run: async (s) => {
+      const d = await s.submit(rawRequest(Opcode.DESTROY, s.unique(), 0n, new Uint8Array(0)), 4096);
+      if (d.kind !== "reply" || d.error !== 0) return { outcome: d };
+      const unique = s.unique();
+      const outcome = await s.submit(init(38)(s, unique), 4096);
+      return { outcome, unique };
+    },
+  });
+  out.push({
+    name: "two requests with the same unique in one kick",
+    group: "session",
+    expect: { outcomes: ["reply"], serveErrno: [0] },
+    run: async (s) => {
+      const b = getattr(s);
+      const [one, two] = await Promise.all([s.submit(b, 4096), s.submit(b.slice(), 4096)]);
+      const outcome = one.kind === "reply" && one.error === 0 ? two : one;
+      return { outcome, unique: uniqueOf(b) };
+    },
+  });
+  out.push({
+    name: "GETATTR with unique 0 (the notification id)",
+    group: "session",
+    // A reply would read as a notification: the chain comes back empty.
+    expect: { outcomes: ["empty"] },
+    run: async (s) => ({
+      outcome: await s.submit(rawRequest(Opcode.GETATTR, 0n, 1n, cat(u32s(0, 0), u64s(0n))), 4096),
+      unique: 0n,
+    }),
+  });
   return out;
 }
 
