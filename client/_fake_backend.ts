@@ -480,6 +480,8 @@ export class FakeBackend {
     if (this.#opts.usedIdxOnBase === "base") q.queue.setUsedIdx(q.base);
     q.walker = new ChainWalker(q.queue, {
       indirect: (this.#features & FEATURE_INDIRECT_DESC) !== 0n,
+      // As real back-ends: an indirect table may be longer than the ring (Linux's 1 MiB requests).
+      maxDescriptors: Math.max(q.size, 1024),
     });
   }
 

@@ -257,7 +257,10 @@ async function runServeCommand(opts: ServeOptions): Promise<void> {
   } catch (err) {
     throw new CliError(`cannot write the capture ${opts.capture}`, 1, { cause: err });
   }
-  const recorder = writer === undefined ? undefined : new CaptureRecorder(writer);
+  const recorder = writer === undefined ? undefined : new CaptureRecorder(writer, {
+    // A full disk costs records, not the guest's file system.
+    onWriteError: (e) => say("error", `${e.message}; serving goes on, records are dropped`),
+  });
 
   const abort = new AbortController();
   const unregister = onInterrupt(async () => {

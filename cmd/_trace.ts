@@ -152,6 +152,11 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
     writer ?? new CaptureWriter({ writeSync: (p) => p.byteLength }),
     {
       notifications: opts.notifications === true,
+      // The guest must not pay for a full disk: say so once, relay on, count the losses.
+      onWriteError: (e) =>
+        console.error(
+          colors.red(`vfstrace trace: ${e.message}; the session goes on, records are dropped`),
+        ),
       ...(live === undefined ? {} : { onRecord: (r: ShowRecord) => live.push(r) }),
     },
   );
@@ -180,7 +185,12 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
   } finally {
     unregister();
     await writer?.close().catch((err) => {
-      throw new CliError(`capture ${opts.write}: ${(err as Error).message}`, ExitCode.Failure);
+      const m = (err as Error).message;
+      // A CaptureWriteError names the capture already.
+      throw new CliError(
+        m.startsWith("capture ") ? m : `capture ${opts.write}: ${m}`,
+        ExitCode.Failure,
+      );
     });
   }
   if (live !== undefined) {
@@ -208,8 +218,11 @@ async function runTraceCommand(command: string[], opts: TraceOptions): Promise<v
       : st.signal !== null
       ? ` (the back-end was killed by ${st.signal})`
       : ` (the back-end exited with status ${st.code})`;
+    // Its last words say why (hidden with --quiet otherwise).
+    const last = result.backendStderr?.trim().split("\n").at(-1)?.trim();
+    const said = last ? ` (it said: ${last.slice(0, 300)})` : "";
     throw new CliError(
-      `the back-end closed its connection while QEMU was still attached${how}; ` +
+      `the back-end closed its connection while QEMU was still attached${how}${said}; ` +
         `the guest's device is dead` +
         (opts.write ? `; the capture ${opts.write} is complete up to that point` : ""),
       ExitCode.Failure,

@@ -543,6 +543,8 @@ export const NOTE_TYPES = {
   features_masked: "feature bits hidden from the front-end: what (virtio|protocol), offered, " +
     "masked (names joined by |)",
   malformed_chain: "a descriptor chain the proxy could not relay: queue, head, reason",
+  malformed_request: "a FUSE request whose fuse_in_header does not fit its chain (the record " +
+    "is flagged MALFORMED): queue, head, seq, reason",
   undecodable_message: "a vhost-user message that did not decode: channel, request, error",
   shadow_region_moved: "the shadow rings' memory region moved: from, to (guest addresses)",
   kick_without_fd: "a queue kicked without an eventfd (polling, not relayed): queue, detail",

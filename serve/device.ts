@@ -15,6 +15,7 @@
 import { close, closeAll, Epoll, eventfdRead, eventfdWrite, type EventLoop } from "../sys/mod.ts";
 import { VhostUserChannel, type VhostUserFrame } from "../vhost/channel.ts";
 import {
+  AvailIndexError,
   ChainError,
   ChainWalker,
   type DescriptorChain,
@@ -35,6 +36,7 @@ import {
   VIRTIO_F,
   type VringAddrPayload,
 } from "../decode/vhost_user.ts";
+import { OUT_HEADER_SIZE } from "../decode/fuse.ts";
 import type { TraceRecorder } from "../trace/recorder.ts";
 import { VhostDirection } from "../trace/recorder.ts";
 import { FileServer, type FileServerOptions, type Served } from "./fs.ts";
@@ -97,6 +99,8 @@ interface Queue {
   walker: ChainWalker | undefined;
   /** Bumped when the ring is stopped or rebuilt: completions of older chains are dropped. */
   generation: number;
+  /** Why the queue stopped being served (a corrupt ring), until it is set up again. */
+  broken?: string;
 }
 
 interface Mapped extends MappedRegion {
@@ -428,6 +432,7 @@ export class VirtioFsDevice {
   #setAddr(p: VringAddrPayload): void {
     const q = this.#queue(p.index);
     q.generation++;
+    delete q.broken;
     q.ring = new SplitQueue(this.#memory, {
       size: q.size,
       desc: p.descUserAddr,
@@ -475,7 +480,7 @@ export class VirtioFsDevice {
     const ring = q.ring;
     const walker = q.walker;
     if (ring === undefined || walker === undefined || !q.started || !this.#enabled(q)) return;
-    if (this.#released || q.kickFd < 0) return;
+    if (this.#released || q.kickFd < 0 || q.broken !== undefined) return;
     let completed = 0;
     ring.disableNotify();
     for (;;) {
@@ -483,6 +488,14 @@ export class VirtioFsDevice {
       try {
         chain = walker.pop();
       } catch (err) {
+        if (err instanceof AvailIndexError) {
+          // The ring itself is corrupt: the device needs a reset (virtio's DEVICE_NEEDS_RESET);
+          // serving on would read garbage heads. Other queues and the connection go on.
+          q.broken = err.message;
+          this.#problem(`queue ${q.index}: ${err.message}; not served until it is set up again`);
+          this.#recorder?.note({ type: "queue_broken", queue: q.index, reason: err.message });
+          break;
+        }
         if (!(err instanceof ChainError)) throw err;
         this.#stats.malformed++;
         this.#problem(`queue ${q.index}: ${err.message}`);
@@ -531,6 +544,8 @@ export class VirtioFsDevice {
   }
 
   #complete(q: Queue, c: DescriptorChain, served: Served, started: bigint, seq: number): void {
+    // A reply buffer too small for even the out header gets nothing rather than half a header.
+    if (served.len < OUT_HEADER_SIZE) served = { ...served, len: 0 };
     q.ring!.push(c.head, served.len);
     if (this.#recorder !== undefined && served.len > 0) {
       this.#recorder.reply({

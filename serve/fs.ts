@@ -70,6 +70,7 @@ import {
   FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION,
   type FuseDirentInit,
+  fuseOp,
   type FuseReplyInit,
   type FuseRequest,
   FuseSession,
@@ -273,6 +274,8 @@ export class FileServer {
   readonly #log: (m: string) => void;
   readonly #asRoot: boolean;
   #session = new FuseSession();
+  /** INIT answered: before it only INIT is served, after it INIT is refused (EIO, as libfuse). */
+  #initialized = false;
   #pending = new Map<bigint, PendingLock>();
   #dirBuf = new Uint8Array(64 * 1024);
 
@@ -315,6 +318,7 @@ export class FileServer {
     this.#handles.reset();
     this.#inodes.reset();
     this.#session = new FuseSession();
+    this.#initialized = false;
   }
 
   /** Releases everything, the shared directory's fd included. */
@@ -338,13 +342,31 @@ export class FileServer {
     } catch (err) {
       this.#log(`undecodable request: ${(err as Error).message}`);
       const unique = uniqueOf(readable);
-      if (unique === undefined) return { request: undefined, len: 0 };
+      // FORGET and BATCH_FORGET never get a reply, however mangled; unique 0 is a notification's.
+      if (
+        unique === undefined || unique === 0n ||
+        fuseOp(opcodeOf(readable))?.reply.kind === "none"
+      ) {
+        return { request: undefined, len: 0 };
+      }
       return {
         request: undefined,
         len: scatter([encodeErrorReply(unique, Errno.EINVAL)], writable),
       };
     }
     const unique = req.header.unique;
+    if (unique === 0n) {
+      // A reply with unique 0 would read as a notification: the chain goes back empty.
+      this.#log(`${req.op?.name ?? req.header.opcode} with unique 0`);
+      return { request: req, len: 0 };
+    }
+    if (this.#initialized === (req.header.opcode === Opcode.INIT)) {
+      this.#log(
+        `${req.op?.name ?? req.header.opcode} ${this.#initialized ? "after" : "before"} INIT`,
+      );
+      if (req.op?.reply.kind === "none") return { request: req, len: 0 };
+      return { request: req, len: scatter([encodeErrorReply(unique, Errno.EIO)], writable) };
+    }
     try {
       const out = this.#dispatch(req, writable);
       if (out instanceof Promise) {
@@ -374,6 +396,11 @@ export class FileServer {
       req,
       this.#session,
     );
+    // A reply that does not fit the guest's buffers would arrive cut, its header lying.
+    const need = segs.reduce((n, x) => n + x.byteLength, 0);
+    if (need > writable.reduce((n, x) => n + x.byteLength, 0)) {
+      throw new FuseError(Errno.ERANGE, `reply of ${need} bytes does not fit the reply buffers`);
+    }
     return scatter(segs, writable);
   }
 
@@ -439,6 +466,8 @@ export class FileServer {
       case Opcode.DESTROY:
         this.#handles.reset();
         this.#inodes.reset();
+        // An unmount: the next mount on this device starts with INIT again.
+        this.#initialized = false;
         return this.#reply(req, w, {});
       case Opcode.LOOKUP: {
         const parent = this.#inode(h.nodeid);
@@ -665,7 +694,7 @@ export class FileServer {
     if (this.#opts.announceSubmounts) want |= flag("SUBMOUNTS");
     const flags = want & kernel;
     const maxPages = MAX_WRITE / PAGE;
-    return this.#reply(req, w, {
+    const len = this.#reply(req, w, {
       arg: {
         major: FUSE_KERNEL_VERSION,
         minor: Math.min(minor, FUSE_KERNEL_MINOR_VERSION),
@@ -679,6 +708,8 @@ export class FileServer {
         flags2: Number(flags >> 32n),
       },
     });
+    this.#initialized = true;
+    return len;
   }
 
   #created(
@@ -1001,6 +1032,12 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 function errnoOf(err: unknown): number | undefined {
   if (err instanceof SysError || err instanceof FuseError) return err.errno;
   return undefined;
+}
+
+function opcodeOf(readable: readonly Uint8Array[]): number {
+  const first = readable[0];
+  if (first === undefined || first.byteLength < 8) return -1;
+  return new DataView(first.buffer, first.byteOffset, 8).getUint32(4, true);
 }
 
 function uniqueOf(readable: readonly Uint8Array[]): bigint | undefined {

@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  CaptureWriteError,
   type CaptureWriter,
   encodeNote,
   FUSE_IN_HEADER_SIZE,
@@ -53,6 +54,12 @@ export interface CaptureRecorderOptions {
    * copied, cut at {@link LIVE_BODY_LIMIT}): the live output.
    */
   onRecord?: (record: ShowRecord) => void;
+  /**
+   * Told when the capture stops taking records (disk full, I/O error). The
+   * recorder never throws it at the proxy: the session goes on, the writer
+   * drops and counts what follows (CaptureWriter.dropped).
+   */
+  onWriteError?: (error: CaptureWriteError) => void;
 }
 
 /** Body bytes passed to `onRecord`: enough for every header, argument and name. */
@@ -64,6 +71,7 @@ export class CaptureRecorder implements TraceRecorder {
   #notifications: boolean;
   #tap: TraceRecorder | undefined;
   #onRecord: ((record: ShowRecord) => void) | undefined;
+  #onWriteError: ((error: CaptureWriteError) => void) | undefined;
 
   /** Records into `writer` (the caller closes it). */
   constructor(writer: CaptureWriter, options: CaptureRecorderOptions = {}) {
@@ -71,6 +79,23 @@ export class CaptureRecorder implements TraceRecorder {
     this.#notifications = options.notifications ?? false;
     this.#tap = options.tap;
     this.#onRecord = options.onRecord;
+    this.#onWriteError = options.onWriteError;
+  }
+
+  /** Appends; a failing capture is reported once and costs the record, not the session. */
+  #append(record: Parameters<CaptureWriter["append"]>[0]): number {
+    let seq = -1;
+    this.#guard(() => (seq = this.#writer.append(record)));
+    return seq;
+  }
+
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!(err instanceof CaptureWriteError)) throw err;
+      this.#onWriteError?.(err);
+    }
   }
 
   /** Hands a copy of a record just written to the live output. */
@@ -100,7 +125,7 @@ export class CaptureRecorder implements TraceRecorder {
 
   /** Writes a VHOST_USER record. */
   vhostUser(direction: VhostDirection, bytes: Uint8Array, fdCount: number): void {
-    this.#writer.append({
+    this.#append({
       kind: RecordKind.VHOST_USER,
       direction: VHOST_DIRECTION[direction],
       body: bytes,
@@ -121,7 +146,9 @@ export class CaptureRecorder implements TraceRecorder {
       Math.min(r.descriptors, 0xffff),
       Math.min(r.writableCapacity, 0xffffffff),
     );
-    const seq = this.#writer.append({
+    const problem = requestProblem(r.body, r.length);
+    const flags = problem === undefined ? 0 : RecordFlag.MALFORMED;
+    const seq = this.#append({
       timestampNs,
       kind: RecordKind.FUSE_REQUEST,
       queue: r.queue,
@@ -129,6 +156,7 @@ export class CaptureRecorder implements TraceRecorder {
       residenceNs: r.residenceNs < 0n ? 0n : r.residenceNs,
       body: r.body,
       aux,
+      flags,
       // Only a snap length looks at it: spare the lookup otherwise.
       keep: this.#writer.snaplen === undefined ? undefined : requestKeep(r.body),
     });
@@ -140,7 +168,7 @@ export class CaptureRecorder implements TraceRecorder {
         {
           queue: r.queue,
           head: r.head,
-          flags: 0,
+          flags,
           aux,
         },
         r.body,
@@ -148,6 +176,9 @@ export class CaptureRecorder implements TraceRecorder {
       );
     }
     this.#tap?.request(r);
+    if (problem !== undefined) {
+      this.note({ type: "malformed_request", queue: r.queue, head: r.head, seq, reason: problem });
+    }
     return seq;
   }
 
@@ -167,7 +198,7 @@ export class CaptureRecorder implements TraceRecorder {
     const timestampNs = this.#writer.nowNs();
     const flags = r.requestSeq >= 0 ? RecordFlag.PAIRED : 0;
     const aux = r.latencyNs < 0n ? 0n : r.latencyNs;
-    const seq = this.#writer.append({
+    const seq = this.#append({
       timestampNs,
       kind: RecordKind.FUSE_REPLY,
       queue: r.queue,
@@ -197,13 +228,13 @@ export class CaptureRecorder implements TraceRecorder {
 
   /** Holds the capture in memory so the batch's replies can be amended. */
   beginBatch(): void {
-    this.#writer.hold();
+    this.#guard(() => this.#writer.hold());
     this.#tap?.beginBatch?.();
   }
 
   /** Lets the capture write the batch out. */
   endBatch(): void {
-    this.#writer.release();
+    this.#guard(() => this.#writer.release());
     this.#tap?.endBatch?.();
   }
 
@@ -212,7 +243,9 @@ export class CaptureRecorder implements TraceRecorder {
    * held); a reply already written out keeps 0 (not measured).
    */
   replyResidence(seqs: readonly number[], residenceNs: bigint): void {
-    for (let i = 0; i < seqs.length; i++) this.#writer.amendResidence(seqs[i]!, residenceNs);
+    this.#guard(() => {
+      for (let i = 0; i < seqs.length; i++) this.#writer.amendResidence(seqs[i]!, residenceNs);
+    });
     this.#tap?.replyResidence(seqs, residenceNs);
   }
 
@@ -225,7 +258,7 @@ export class CaptureRecorder implements TraceRecorder {
   /** Writes a NOTIFY record when notifications are recorded. */
   notify(kind: NotifyKind, queue: number, count: bigint): void {
     if (this.#notifications) {
-      this.#writer.append({
+      this.#append({
         kind: RecordKind.NOTIFY,
         queue,
         direction: NOTIFY_DIRECTION[kind],
@@ -237,7 +270,7 @@ export class CaptureRecorder implements TraceRecorder {
 
   /** Writes a NOTE record. */
   note(note: { type: string; [key: string]: unknown }): void {
-    this.#writer.append({
+    this.#append({
       kind: RecordKind.NOTE,
       flags: RecordFlag.SYNTHETIC,
       body: encodeNote(toJson(note)),
@@ -263,4 +296,23 @@ function toJson(note: { type: string; [key: string]: unknown }): Note {
   return JSON.parse(
     JSON.stringify(note, (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
   ) as { type: string; [key: string]: JsonValue };
+}
+
+/**
+ * What is wrong with a request's fuse_in_header, checked cheaply on every
+ * request: too short, a len other than the chain's readable bytes, or an
+ * opcode no FUSE version defines. Undefined when it looks right.
+ */
+function requestProblem(body: readonly Uint8Array[], length: number): string | undefined {
+  if (length < FUSE_IN_HEADER_SIZE) {
+    return `${length} bytes, shorter than fuse_in_header (${FUSE_IN_HEADER_SIZE})`;
+  }
+  const first = body[0]!;
+  const head = first.byteLength >= 8 ? first : concatSegments(body, 8);
+  const dv = new DataView(head.buffer, head.byteOffset, 8);
+  const len = dv.getUint32(0, true);
+  const opcode = dv.getUint32(4, true);
+  if (len !== length) return `fuse_in_header.len ${len}, but the chain holds ${length} bytes`;
+  if (fuseOp(opcode) === undefined) return `unknown opcode ${opcode}`;
+  return undefined;
 }

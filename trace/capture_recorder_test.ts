@@ -108,12 +108,15 @@ Deno.test("recorder: a batch holds the capture so replyResidence stamps its repl
     }
   }();
   const rec = new CaptureRecorder(writer, { tap });
+  const getattr = new Uint8Array(48);
+  new DataView(getattr.buffer).setUint32(0, 48, true);
+  new DataView(getattr.buffer).setUint32(4, 3, true);
   const req = rec.request({
     queue: 0,
     head: 12,
     descriptors: 2,
     writableCapacity: 4096,
-    body: [new Uint8Array(48)],
+    body: [getattr],
     length: 48,
     residenceNs: 2500n,
   });
@@ -151,4 +154,82 @@ Deno.test("recorder: a batch holds the capture so replyResidence stamps its repl
   assert.deepEqual(unpackRequestAux(recs[0]!.aux), { descriptors: 2, writable: 4096 });
   // The tap sees the batch and the residences (seqs are the capture's: the chain took 3).
   assert.deepEqual(calls, ["begin", "residence 1,2,5 3100", "end", "residence 6 99"]);
+});
+
+Deno.test("recorder: a request whose fuse_in_header lies is flagged MALFORMED, with a note", async () => {
+  const { writer, bytes } = memoryWriter();
+  const rec = new CaptureRecorder(writer);
+  const request = (b: Uint8Array) =>
+    rec.request({
+      queue: 1,
+      head: 3,
+      descriptors: 2,
+      writableCapacity: 4096,
+      body: [b.subarray(0, 5), b.subarray(5)],
+      length: b.byteLength,
+      residenceNs: 1n,
+    });
+  const header = (len: number, opcode: number, size = 56) => {
+    const b = new Uint8Array(size);
+    new DataView(b.buffer).setUint32(0, len, true);
+    new DataView(b.buffer).setUint32(4, opcode, true);
+    return b;
+  };
+  request(header(56, 3)); // GETATTR, whole: not flagged
+  request(header(40, 3)); // len shorter than the chain
+  request(header(56, 4242)); // unknown opcode
+  request(header(40, 3, 20)); // shorter than the header itself
+  await writer.close();
+  const recs = decodeCapture(bytes()).records;
+  const reqs = recs.filter((r) => r.kind === RecordKind.FUSE_REQUEST);
+  assert.deepEqual(reqs.map((r) => r.flags & RecordFlag.MALFORMED), [
+    0,
+    RecordFlag.MALFORMED,
+    RecordFlag.MALFORMED,
+    RecordFlag.MALFORMED,
+  ]);
+  const notes = recs.filter((r) => r.kind === RecordKind.NOTE).map((r) =>
+    JSON.parse(new TextDecoder().decode(r.body))
+  );
+  assert.deepEqual(notes.map((n) => n.type), Array(3).fill("malformed_request"));
+  assert.match(notes[0].reason, /fuse_in_header.len 40, but the chain holds 56 bytes/);
+  assert.match(notes[1].reason, /unknown opcode 4242/);
+  assert.match(notes[2].reason, /20 bytes, shorter than fuse_in_header/);
+  assert.equal(notes[0].seq, reqs[1]!.seq);
+});
+
+Deno.test("recorder: a failing capture is reported once and never thrown at the proxy", () => {
+  let fail = false;
+  const writer = new CaptureWriter({
+    writeSync: (p) => {
+      if (fail) throw new Error("No space left on device (os error 28)");
+      return p.byteLength;
+    },
+  }, { bufferSize: 4096 });
+  const errors: string[] = [];
+  const rec = new CaptureRecorder(writer, { onWriteError: (e) => errors.push(e.message) });
+  const body = new Uint8Array(1000);
+  new DataView(body.buffer).setUint32(0, 1000, true);
+  new DataView(body.buffer).setUint32(4, 3, true);
+  const request = () =>
+    rec.request({
+      queue: 1,
+      head: 0,
+      descriptors: 1,
+      writableCapacity: 0,
+      body: [body],
+      length: 1000,
+      residenceNs: 1n,
+    });
+  request();
+  fail = true;
+  for (let i = 0; i < 50; i++) {
+    request();
+    rec.beginBatch();
+    rec.endBatch();
+    rec.note({ type: "x" });
+  }
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!, /No space left on device/);
+  assert.ok(writer.dropped > 40);
 });

@@ -525,7 +525,9 @@ export class TraceProxy {
       q.guest.setBase(base);
       q.walker = new ChainWalker(q.guest, {
         indirect: (this.#guestFeatures & INDIRECT_BIT) !== 0n,
-        maxDescriptors: Math.min(q.size, SHADOW_MAX_CHAIN),
+        // Indirect tables may be longer than the ring (a 1 MiB request on a small
+        // ring), as Linux writes them; the shadow table takes up to SHADOW_MAX_CHAIN.
+        maxDescriptors: SHADOW_MAX_CHAIN,
       });
       q.shadow = new ShadowRing(this.#shadow, p.index, q.size, base);
       q.inflight = new Array(q.size);

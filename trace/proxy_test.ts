@@ -408,6 +408,38 @@ Deno.test("a descriptor loop is recorded as malformed and returned with len 0; t
   }
 });
 
+Deno.test("an indirect chain longer than the ring is relayed (as Linux sends 1 MiB requests); past 1024 it is malformed", async () => {
+  const r = rig();
+  try {
+    const queues = await r.fe.start({ queueSize: 64 });
+    const q = queues[1]!;
+    // The request as 1-byte readable descriptors after a 40-byte header, one indirect table.
+    const chain = (unique: bigint, n: number) => {
+      const req = fuseishRequest(unique, 1, bytesFor(Number(unique), n));
+      return q.submit(
+        [
+          req.subarray(0, 40),
+          ...Array.from({ length: n }, (_, i) => req.subarray(40 + i, 41 + i)),
+        ],
+        200,
+        {
+          indirect: true,
+        },
+      );
+    };
+    const long = await chain(7n, 299);
+    assert.equal(parseFuseishReply(long.bytes).unique, 7n);
+    const tooLong = await chain(8n, 1100);
+    assert.equal(tooLong.len, 0);
+    const malformed = events(r.rec, "malformed");
+    assert.equal(malformed.length, 1);
+    assert.match(malformed[0]!.reason, /chain-too-long/);
+    assert.equal(events(r.rec, "request")[0]!.bytes.byteLength, 40 + 299);
+  } finally {
+    await teardown(r);
+  }
+});
+
 Deno.test("the back-end closing mid-session ends the proxy and releases every fd", async () => {
   const baseline = openFds();
   const r = rig();

@@ -49,6 +49,7 @@ T.record = {
     "stop",
     "features_masked",
     "malformed_chain",
+    "malformed_request",
     "undecodable_message",
     "shadow_region_moved",
     "kick_without_fd",
