@@ -115,6 +115,49 @@ function backendPid(tracePid: number): number | undefined {
   return undefined;
 }
 
+/**
+ * Ends every process of the rig (whatever a failed assertion left running,
+ * the back-end included) and removes its directory, so a failure is reported
+ * as itself rather than as a directory still being written to.
+ */
+async function teardown(rig: Rig): Promise<void> {
+  const backend = (() => {
+    try {
+      return backendPid(rig.trace.pid);
+    } catch {
+      return undefined; // trace already gone
+    }
+  })();
+  try {
+    rig.trace.kill("SIGKILL");
+  } catch { /* gone */ }
+  if (backend !== undefined) {
+    try {
+      Deno.kill(backend, "SIGKILL");
+    } catch { /* gone */ }
+  }
+  await stop(rig);
+  await rig.trace.output().catch(() => {});
+  for (let i = 0; i < 50 && backend !== undefined && pidAlive(backend); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  try {
+    await Deno.remove(rig.dir, { recursive: true });
+  } catch (e) {
+    // Say what was still there (and so who may still be writing).
+    const left = new Deno.Command("ls", { args: ["-laR", rig.dir] }).outputSync();
+    throw new Error(`${e}; left:\n${new TextDecoder().decode(left.stdout)}`);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    return !Deno.readTextFileSync(`/proc/${pid}/stat`).includes(") Z ");
+  } catch {
+    return false;
+  }
+}
+
 async function stop(rig: Rig): Promise<void> {
   try {
     rig.load.kill("SIGKILL");
@@ -135,7 +178,7 @@ Deno.test("fault: SIGTERM of trace mid-write → exit 143, capture whole up to t
     assert.ok(t.replies >= t.requests - 64 && t.replies <= t.requests);
     assert.ok((await checkShare(rig.share)) > 5);
   } finally {
-    await Deno.remove(rig.dir, { recursive: true });
+    await teardown(rig);
   }
 });
 
@@ -154,7 +197,7 @@ Deno.test("fault: SIGKILL of the client mid-write → trace ends cleanly (exit 0
     assert.ok(t.replies >= t.requests - 1 && t.replies <= t.requests, `${t.requests}/${t.replies}`);
     assert.ok((await checkShare(rig.share)) > 5);
   } finally {
-    await Deno.remove(rig.dir, { recursive: true });
+    await teardown(rig);
   }
 });
 
@@ -175,7 +218,7 @@ Deno.test("fault: SIGKILL of the back-end (serve) mid-write → trace exits 1 na
     assert.ok(t.requests > 20);
     assert.ok((await checkShare(rig.share)) > 5);
   } finally {
-    await Deno.remove(rig.dir, { recursive: true });
+    await teardown(rig);
   }
 });
 
@@ -273,7 +316,7 @@ Deno.test({
       const files = await checkShare(rig.share);
       assert.ok(files * 3 > t.requests + 300, `${files} files, ${t.requests} requests recorded`);
     } finally {
-      if (rig !== undefined) await Deno.remove(rig.dir, { recursive: true });
+      if (rig !== undefined) await teardown(rig);
       await new Deno.Command("umount", { args: [mnt] }).output();
       await Deno.remove(mnt, { recursive: true });
     }
