@@ -274,6 +274,8 @@ export class FileServer {
   readonly #asRoot: boolean;
   #session = new FuseSession();
   #pending = new Map<bigint, PendingLock>();
+  /** POSIX lock owners' own open file descriptions, per node id (see #ownerFd). */
+  #lockFds = new Map<bigint, Map<bigint, number>>();
   #dirBuf = new Uint8Array(64 * 1024);
 
   /** Opens the shared directory; throws SysError when it cannot. */
@@ -312,6 +314,7 @@ export class FileServer {
   reset(): void {
     for (const p of this.#pending.values()) clearTimeout(p.timer);
     this.#pending.clear();
+    this.#dropLocks();
     this.#handles.reset();
     this.#inodes.reset();
     this.#session = new FuseSession();
@@ -437,6 +440,7 @@ export class FileServer {
       case Opcode.INIT:
         return this.#init(req, w);
       case Opcode.DESTROY:
+        this.#dropLocks();
         this.#handles.reset();
         this.#inodes.reset();
         return this.#reply(req, w, {});
@@ -446,10 +450,10 @@ export class FileServer {
         return this.#reply(req, w, { arg: this.#entry(inode, stat, parent) });
       }
       case Opcode.FORGET:
-        this.#inodes.forget(h.nodeid, big(a.nlookup));
+        this.#forget(h.nodeid, big(a.nlookup));
         return 0;
       case Opcode.BATCH_FORGET:
-        for (const f of req.items) this.#inodes.forget(big(f.nodeid), big(f.nlookup));
+        for (const f of req.items) this.#forget(big(f.nodeid), big(f.nlookup));
         return 0;
       case Opcode.GETATTR: {
         const inode = this.#inode(h.nodeid);
@@ -567,8 +571,10 @@ export class FileServer {
         return this.#reply(req, w, {});
       }
       case Opcode.FLUSH: {
-        // Closing a duplicate runs the file system's flush and drops POSIX locks of the owner.
+        // Closing a duplicate runs the host file system's flush.
         close(dup(this.#fd(a.fh, false)));
+        // A close(2) in the guest drops every POSIX lock its process holds on the file.
+        this.#dropOwner(h.nodeid, big(a.lock_owner));
         return this.#reply(req, w, {});
       }
       case Opcode.FSYNC:
@@ -912,8 +918,9 @@ export class FileServer {
     const start = big(a.start);
     const end = big(a.end);
     const len = end >= OFFSET_MAX ? 0n : end - start + 1n;
+    const owner = this.#ownerFd(req.header.nodeid, big(a.owner), fd);
     if (op === Opcode.GETLK) {
-      const got = fcntlLock(fd, LockCmd.F_OFD_GETLK, { type, start, len, pid: 0 });
+      const got = fcntlLock(owner, LockCmd.F_OFD_GETLK, { type, start, len, pid: 0 });
       return this.#reply(req, w, {
         arg: {
           start: u64(got.start),
@@ -931,8 +938,61 @@ export class FileServer {
       req,
       w,
       op === Opcode.SETLKW,
-      () => void fcntlLock(fd, LockCmd.F_OFD_SETLK, { type, start, len, pid: 0 }),
+      () => void fcntlLock(owner, LockCmd.F_OFD_SETLK, { type, start, len, pid: 0 }),
     );
+  }
+
+  /**
+   * The open file description holding POSIX locks for lock owner `owner`
+   * (one guest process) on node `nodeid`. POSIX locks belong to a process,
+   * not to an open file: two processes sharing one handle (after fork) must
+   * contend, and one process's two handles must not. So each owner gets its
+   * own OFD, opened afresh from the handle's fd, and OFD locks on it stand
+   * for that process's locks.
+   */
+  #ownerFd(nodeid: bigint, owner: bigint, handleFd: number): number {
+    let owners = this.#lockFds.get(nodeid);
+    const known = owners?.get(owner);
+    if (known !== undefined) return known;
+    let fd = -1;
+    // Read and write locks need read and write access: ask for both, settle for what is allowed.
+    for (const mode of [O.RDWR, O.RDONLY, O.WRONLY]) {
+      try {
+        fd = openat(At.FDCWD, procFdPath(handleFd), mode);
+        break;
+      } catch (e) {
+        const errno = errnoOf(e);
+        if (errno !== Errno.EACCES && errno !== Errno.EROFS && errno !== Errno.EPERM) throw e;
+      }
+    }
+    if (fd < 0) throw new FuseError(Errno.EACCES, "no access mode allows locking");
+    if (owners === undefined) this.#lockFds.set(nodeid, owners = new Map());
+    owners.set(owner, fd);
+    return fd;
+  }
+
+  /** Releases the POSIX locks `owner` holds on `nodeid` (closing its OFD). */
+  #dropOwner(nodeid: bigint, owner: bigint): void {
+    const owners = this.#lockFds.get(nodeid);
+    const fd = owners?.get(owner);
+    if (owners === undefined || fd === undefined) return;
+    owners.delete(owner);
+    if (owners.size === 0) this.#lockFds.delete(nodeid);
+    close(fd);
+  }
+
+  #dropLocks(): void {
+    for (const owners of this.#lockFds.values()) for (const fd of owners.values()) close(fd);
+    this.#lockFds.clear();
+  }
+
+  #forget(id: bigint, n: bigint): void {
+    this.#inodes.forget(id, n);
+    if (this.#inodes.get(id) !== undefined) return;
+    const owners = this.#lockFds.get(id);
+    if (owners === undefined) return;
+    for (const fd of owners.values()) close(fd);
+    this.#lockFds.delete(id);
   }
 
   /**

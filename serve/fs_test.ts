@@ -401,3 +401,42 @@ Deno.test("MKNOD, locks (GETLK/SETLK/SETLKW, flock), FALLOCATE, LSEEK, COPY_FILE
     await r.close();
   }
 });
+
+Deno.test("POSIX locks belong to the owner: one fh shared by two owners contends, FLUSH releases", async () => {
+  const r = await rig({ posixLock: true });
+  try {
+    await r.init();
+    const cr = ok(
+      await r.call("CREATE", { names: ["f"], arg: { flags: 0o102, mode: 0o100644 } }),
+      "CREATE",
+    );
+    const node = nodeOf(cr);
+    const fh = fhOf(cr);
+    const fh2 = fhOf(ok(await r.call("OPEN", { nodeid: node, arg: { flags: 2 } }), "OPEN"));
+    const F_WRLCK = 1;
+    const lock = (op: "SETLK" | "SETLKW", owner: bigint, f = fh) =>
+      r.call(op, { nodeid: node, arg: { fh: f, owner, start: 0, end: 99, type: F_WRLCK } });
+    ok(await lock("SETLK", 1n), "owner 1 locks");
+    // A forked child shares the fh, yet its locks are its own.
+    assert.equal((await lock("SETLK", 2n)).header.error, -Errno.EAGAIN);
+    // The same process through another open file: its own lock, no conflict.
+    ok(await lock("SETLK", 1n, fh2), "owner 1 again through fh2");
+    // Owner 2 waits; meanwhile the server answers everything else.
+    let granted = false;
+    const waiting = lock("SETLKW", 2n).then((rep) => (granted = rep.header.error === 0));
+    for (let i = 0; i < 5; i++) ok(await r.call("GETATTR", { nodeid: node, arg: {} }), "GETATTR");
+    assert.equal(granted, false);
+    // close(2) by owner 1 (FLUSH with its lock owner) releases its locks.
+    ok(await r.call("FLUSH", { nodeid: node, arg: { fh: fh2, "lock_owner": 1n } }), "FLUSH");
+    await waiting;
+    assert.equal(granted, true);
+    ok(await r.call("FLUSH", { nodeid: node, arg: { fh, "lock_owner": 2n } }), "FLUSH 2");
+    ok(await lock("SETLK", 3n), "owner 3 after both flushed");
+    ok(await r.call("RELEASE", { nodeid: node, arg: { fh } }), "REL");
+    ok(await r.call("RELEASE", { nodeid: node, arg: { fh: fh2 } }), "REL2");
+    await r.forget([{ nodeid: node, nlookup: 1n }]);
+    assert.equal(r.device.server.inodeCount, 1);
+  } finally {
+    await r.close();
+  }
+});

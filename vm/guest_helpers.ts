@@ -25,6 +25,8 @@ export interface GuestHelper {
 export const GUEST_HELPERS: readonly GuestHelper[] = [
   // set/get/list/remove extended attributes, size probes included.
   { name: "vfs_xattr", source: new URL("./guest/vfs_xattr.c", import.meta.url) },
+  // fcntl (POSIX record) and flock locks, held for a while or waited for.
+  { name: "vfs_lock", source: new URL("./guest/vfs_lock.c", import.meta.url) },
 ];
 
 /** Compiler flags: static (the initramfs has no libc), small, stripped. */

@@ -21,7 +21,7 @@ export interface Workload {
 }
 
 /** Names of the built-in workloads. */
-export type BuiltinWorkloadName = "smoke" | "posix";
+export type BuiltinWorkloadName = "smoke" | "posix" | "locks";
 
 const SMOKE = String.raw`# smoke: a few file operations on the share
 W=vfstrace-smoke
@@ -284,6 +284,123 @@ expect_stat f_falloc size
 exit 0
 `;
 
+const LOCKS = String
+  .raw`# locks: two guest processes contend on fcntl (POSIX record) and flock locks
+W=vfstrace-locks
+rm -rf "$W" && mkdir "$W" && cd "$W" && : > f && : > g || { fail setup "cannot create $W in the share"; exit 1; }
+
+# Waits (up to 10 s) until the holder writing to $1 says it holds its lock.
+vt_locked() {
+  vt_i=0
+  until grep -q locked "$1" 2>/dev/null; do
+    vt_i=$((vt_i + 1))
+    [ "$vt_i" -lt 200 ] || { echo "the holder never got its lock: $(cat "$1" 2>&1)"; return 1; }
+    sleep 0.05
+  done
+}
+t_fcntl_exclusive() {
+  vt_need vfs_lock || return 77
+  vfs_lock fcntl f w 0 0 nb 1500 > /tmp/holder 2>&1 &
+  vt_locked /tmp/holder || { wait; return 1; }
+  r=0
+  vt_fails EAGAIN vfs_lock fcntl f w 0 0 nb || r=1
+  vt_fails EAGAIN vfs_lock fcntl f r 100 10 nb || r=1
+  vt_eq "F_GETLK while held" "w 0 0" "$(vfs_lock getlk f r 5 1)" || r=1
+  wait || { echo "holder: $(cat /tmp/holder)"; r=1; }
+  vt_eq "F_GETLK after the holder exited" unlocked "$(vfs_lock getlk f w 0 0)" || r=1
+  return $r
+}
+t_fcntl_ranges() {
+  vt_need vfs_lock || return 77
+  vfs_lock fcntl f w 0 10 nb 1500 > /tmp/holder 2>&1 &
+  vt_locked /tmp/holder || { wait; return 1; }
+  r=0
+  vfs_lock fcntl f w 10 10 nb > /dev/null || { echo "a disjoint range was refused"; r=1; }
+  vt_fails EAGAIN vfs_lock fcntl f w 5 10 nb || r=1
+  vt_eq "F_GETLK on an overlapping range" "w 0 10" "$(vfs_lock getlk f w 9 5)" || r=1
+  wait
+  return $r
+}
+t_fcntl_shared() {
+  vt_need vfs_lock || return 77
+  vfs_lock fcntl f r 0 0 nb 1500 > /tmp/holder 2>&1 &
+  vt_locked /tmp/holder || { wait; return 1; }
+  r=0
+  vfs_lock fcntl f r 0 0 nb > /dev/null || { echo "a second read lock was refused"; r=1; }
+  vt_fails EAGAIN vfs_lock fcntl f w 0 0 nb || r=1
+  wait
+  return $r
+}
+t_fcntl_wait() {
+  # A waiting F_SETLKW gets the lock once the holder lets go, and other
+  # requests on the share are served meanwhile.
+  vt_need vfs_lock || return 77
+  vfs_lock fcntl f w 0 0 nb 3000 > /tmp/holder 2>&1 &
+  holder=$!
+  vt_locked /tmp/holder || { wait; return 1; }
+  t0=$(vt_uptime)
+  vfs_lock fcntl f w 0 0 wait > /tmp/waiter 2>&1 &
+  waiter=$!
+  sleep 0.5
+  echo during > other && vt_drop_caches && got=$(cat other) && ls > /dev/null || return 1
+  t1=$(vt_uptime)
+  r=0
+  vt_eq "I/O while a lock waits" during "$got" || r=1
+  if grep -q locked /tmp/waiter; then echo "the waiter got the lock while it was held"; r=1; fi
+  if ! wait "$waiter"; then
+    echo "waiter: $(cat /tmp/waiter)"
+    wait "$holder"
+    return 1
+  fi
+  t2=$(vt_uptime)
+  wait "$holder"
+  echo "$t0 $t1 $t2" | awk '{ if ($2 - $1 > 2.5) { printf "other I/O took %.2f s while the lock waited\n", $2 - $1; exit 1 }
+    if ($3 - $1 < 1.5) { printf "the waiter got the lock after %.2f s, before the holder let go\n", $3 - $1; exit 1 }
+    printf "waited %.2f s; other I/O meanwhile took %.2f s\n", $3 - $1, $2 - $1 }' || r=1
+  return $r
+}
+t_fcntl_owner() {
+  vt_need vfs_lock || return 77
+  vfs_lock owner f
+}
+t_flock() {
+  vt_need vfs_lock || return 77
+  vfs_lock flock g ex nb 1500 > /tmp/holder 2>&1 &
+  vt_locked /tmp/holder || { wait; return 1; }
+  r=0
+  vt_fails EAGAIN vfs_lock flock g ex nb || r=1
+  vt_fails EAGAIN vfs_lock flock g sh nb || r=1
+  # fcntl and flock locks are independent on Linux.
+  vfs_lock fcntl g w 0 0 nb > /dev/null || { echo "an fcntl lock was refused under flock"; r=1; }
+  t0=$(vt_uptime)
+  vfs_lock flock g ex wait > /dev/null || { echo "the waiting flock failed"; r=1; }
+  t1=$(vt_uptime)
+  wait
+  echo "$t0 $t1" | awk '{ printf "waiting flock: %.2f s\n", $2 - $1 }'
+  return $r
+}
+t_flock_shared() {
+  vt_need vfs_lock || return 77
+  vfs_lock flock g sh nb 1500 > /tmp/holder 2>&1 &
+  vt_locked /tmp/holder || { wait; return 1; }
+  r=0
+  vfs_lock flock g sh nb > /dev/null || { echo "a second shared flock was refused"; r=1; }
+  vt_fails EAGAIN vfs_lock flock g ex nb || r=1
+  wait
+  return $r
+}
+
+check fcntl_exclusive t_fcntl_exclusive
+check fcntl_ranges t_fcntl_ranges
+check fcntl_shared t_fcntl_shared
+check fcntl_wait t_fcntl_wait
+check fcntl_owner t_fcntl_owner
+check flock t_flock
+check flock_shared t_flock_shared
+expect_stat other size
+exit 0
+`;
+
 /** The built-in workloads by name. */
 export const BUILTIN_WORKLOADS: Readonly<Record<BuiltinWorkloadName, Workload>> = {
   smoke: {
@@ -297,6 +414,12 @@ export const BUILTIN_WORKLOADS: Readonly<Record<BuiltinWorkloadName, Workload>> 
       "1000-entry dir, fifo, xattrs (set/get/list/remove), statfs, 64 MiB checksum, fsync, " +
       "fallocate",
     script: POSIX,
+  },
+  locks: {
+    name: "locks",
+    description: "two processes contend on fcntl (exclusive, ranges, shared, waiting, owner " +
+      "semantics) and flock locks; other I/O goes on while a lock waits",
+    script: LOCKS,
   },
 };
 
