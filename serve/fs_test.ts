@@ -217,6 +217,43 @@ Deno.test("security: one name component, no escape through .. or symlinks, reado
         .header.error,
       -Errno.EEXIST,
     );
+    // What a hostile guest kernel could send on a symlink's node: never followed.
+    const outside = await Deno.makeTempFile({ prefix: "vfstrace-sentinel-" });
+    try {
+      await Deno.writeTextFile(outside, "secret");
+      await Deno.symlink(outside, `${r.dir}/s`);
+      const s = nodeOf(ok(await r.call("LOOKUP", { names: ["s"] }), "LOOKUP s"));
+      for (const flags of [0, 2, 0o1002]) {
+        assert.notEqual((await r.call("OPEN", { nodeid: s, arg: { flags } })).header.error, 0);
+      }
+      assert.notEqual(
+        (await r.call("SETATTR", { nodeid: s, arg: { valid: 1 << 3, size: 0 } })).header.error,
+        0,
+      );
+      await r.call("SETATTR", { nodeid: s, arg: { valid: 1, mode: 0o777 } });
+      // A hard link to the symlink links the symlink, not its target.
+      ok(await r.call("LINK", { names: ["hl"], arg: { oldnodeid: s } }), "LINK");
+      assert.ok((await Deno.lstat(`${r.dir}/hl`)).isSymlink);
+      const st = await Deno.stat(outside);
+      assert.equal(st.nlink, 1);
+      assert.equal(st.mode! & 0o777, 0o600);
+      assert.equal(await Deno.readTextFile(outside), "secret");
+      // Device nodes and FIFOs are never opened on the host.
+      ok(await r.call("MKNOD", { names: ["null"], arg: { mode: 0o20666, rdev: 0x103 } }), "c");
+      ok(await r.call("MKNOD", { names: ["p"], arg: { mode: 0o10666, rdev: 0 } }), "p");
+      const dev = nodeOf(ok(await r.call("LOOKUP", { names: ["null"] }), "LOOKUP null"));
+      const fifo = nodeOf(ok(await r.call("LOOKUP", { names: ["p"] }), "LOOKUP p"));
+      assert.equal(
+        (await r.call("OPEN", { nodeid: dev, arg: { flags: 2 } })).header.error,
+        -Errno.EPERM,
+      );
+      assert.equal(
+        (await r.call("OPEN", { nodeid: fifo, arg: { flags: 0 } })).header.error,
+        -Errno.ENXIO,
+      );
+    } finally {
+      await Deno.remove(outside);
+    }
   } finally {
     await r.close();
   }
