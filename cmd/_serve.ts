@@ -15,6 +15,12 @@ import { CliError, colors, ExitCode, onInterrupt } from "./_common.ts";
 const WAIT = (Deno.env.get("VFSTRACE_WAIT") ?? "blocking") as "blocking" | "parked";
 
 const CACHE_MODES: readonly CacheMode[] = ["auto", "always", "metadata", "never"];
+/** The C virtiofsd (and libvirt's `<cache mode='none'/>`) say "none" for "never". */
+const CACHE_CHOICES = [...CACHE_MODES, "none"];
+
+function cacheMode(v: string | undefined): CacheMode | undefined {
+  return v === "none" ? "never" : v as CacheMode | undefined;
+}
 const LOG_LEVELS = ["error", "warn", "info", "debug", "off"] as const;
 type LogLevel = typeof LOG_LEVELS[number];
 
@@ -89,13 +95,22 @@ export function parseDashO(values: readonly string[]): Partial<ServeSettings> {
           out.sharedDir = arg;
           break;
         case "cache":
-          if (!CACHE_MODES.includes(arg as CacheMode)) {
+          if (arg === undefined || !CACHE_CHOICES.includes(arg)) {
             throw new CliError(
-              `-o cache=${arg}: expected one of ${CACHE_MODES.join(", ")}`,
+              `-o cache=${arg}: expected one of ${CACHE_CHOICES.join(", ")}`,
               ExitCode.Usage,
             );
           }
-          out.cache = arg as CacheMode;
+          out.cache = arg === "none" ? "never" : arg as CacheMode;
+          break;
+        case "sandbox":
+          // libvirt passes it; this server never leaves its mount namespace (see --help).
+          if (!["namespace", "chroot", "none"].includes(arg ?? "")) {
+            throw new CliError(
+              `-o sandbox=${arg}: expected namespace, chroot or none`,
+              ExitCode.Usage,
+            );
+          }
           break;
         case "xattr":
           out.xattr = true;
@@ -159,7 +174,7 @@ export function serveCommand(): Command {
     )
     .addOption(
       new Option("--cache <mode>", "how long the guest caches entries, attributes and data")
-        .choices(CACHE_MODES),
+        .choices(CACHE_CHOICES),
     )
     .option("--xattr", "serve extended attributes")
     .option("--readonly", "refuse every change (EROFS)")
@@ -198,7 +213,11 @@ export function serveCommand(): Command {
       "after",
       `
 Compatible with virtiofsd's command line (socket, shared directory, cache, xattr,
-readonly, announce-submounts, -o options, print-capabilities). Opcodes this server
+readonly, announce-submounts, -o options, print-capabilities), so libvirt can
+start it as a <filesystem>'s <binary path=…> (docs/serve.md). -o sandbox= is
+accepted and changes nothing: the server does not pivot into the shared
+directory; it confines every access to it by resolving names one component at
+a time from O_PATH fds, never following a symlink. Opcodes this server
 answers ENOSYS, as the reference daemons do: ACCESS, IOCTL, POLL, BMAP,
 SETUPMAPPING/REMOVEMAPPING (DAX), TMPFILE, STATX, COPY_FILE_RANGE_64; the xattr
 family without --xattr.
@@ -268,7 +287,7 @@ async function runServeCommand(opts: ServeOptions): Promise<void> {
     const result = await runServe({
       listen,
       sharedDir,
-      cache: (opts.cache as CacheMode | undefined) ?? dashO.cache ?? "auto",
+      cache: cacheMode(opts.cache) ?? dashO.cache ?? "auto",
       xattr: opts.xattr === true || dashO.xattr === true,
       readonly: opts.readonly === true,
       announceSubmounts: opts.announceSubmounts === true,
