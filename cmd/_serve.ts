@@ -219,7 +219,7 @@ accepted and changes nothing: the server does not pivot into the shared
 directory; it confines every access to it by resolving names one component at
 a time from O_PATH fds, never following a symlink. Opcodes this server
 answers ENOSYS, as the reference daemons do: ACCESS, IOCTL, POLL, BMAP,
-SETUPMAPPING/REMOVEMAPPING (DAX), TMPFILE, STATX, COPY_FILE_RANGE_64; the xattr
+SETUPMAPPING/REMOVEMAPPING (DAX), STATX, COPY_FILE_RANGE_64; the xattr
 family without --xattr.
 
 Exit status: 0 the front-end disconnected, 1 the session failed, 2 bad usage,

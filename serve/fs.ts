@@ -10,7 +10,7 @@
  * own permission checks grant: no extra check in the server, as in
  * virtiofsd's passthrough), IOCTL, POLL, BMAP (no block devices), SETUPMAPPING
  * and REMOVEMAPPING (DAX needs a shared memory window this device does not
- * offer), NOTIFY_REPLY, TMPFILE, STATX (the kernel falls back to GETATTR),
+ * offer), NOTIFY_REPLY, STATX (the kernel falls back to GETATTR),
  * COPY_FILE_RANGE_64, CUSE_INIT, unknown opcodes; the xattr family without
  * `xattr`; GETLK/SETLK/SETLKW without `posixLock` (never sent then: the
  * kernel keeps locks local unless POSIX_LOCKS is negotiated).
@@ -535,6 +535,8 @@ export class FileServer {
         return this.#open(req, w, h.opcode === Opcode.OPENDIR);
       case Opcode.CREATE:
         return this.#create(req, w);
+      case Opcode.TMPFILE:
+        return this.#tmpfile(req, w);
       case Opcode.READ:
         return this.#read(req, w);
       case Opcode.WRITE: {
@@ -696,9 +698,13 @@ export class FileServer {
   ): number {
     const { inode, stat } = this.#inodes.lookup(parent, name);
     let st = stat;
-    // Our process umask may have cut bits the guest asked for: set the exact mode.
-    if (mode !== undefined && (st.mode & 0o7777) !== mode && inode.type !== S.IFLNK) {
-      fchmodat(At.FDCWD, procFdPath(inode.fd), mode);
+    // Our process umask may have cut bits the guest asked for: set the exact mode, keeping
+    // the set-group-ID bit a new directory inherits from a set-group-ID parent.
+    const want = mode === undefined
+      ? undefined
+      : mode | (inode.type === S.IFDIR ? st.mode & 0o2000 : 0);
+    if (want !== undefined && (st.mode & 0o7777) !== want && inode.type !== S.IFLNK) {
+      fchmodat(At.FDCWD, procFdPath(inode.fd), want);
       st = fstat(inode.fd);
     }
     return this.#reply(req, w, { arg: this.#entry(inode, st, parent) });
@@ -763,6 +769,38 @@ export class FileServer {
     if (this.#cache === "never") openFlags |= FOPEN.DIRECT_IO;
     if (this.#cache === "always") openFlags |= FOPEN.KEEP_CACHE;
     return this.#reply(req, w, { arg: { ...entry, fh: handle.fh, "open_flags": openFlags } });
+  }
+
+  /** O_TMPFILE in the directory (Linux ≥ 6.6 guests): a nameless file, opened, LINK-able. */
+  #tmpfile(req: FuseRequest, w: readonly Uint8Array[]): number {
+    this.#writable();
+    const a = req.arg ?? {};
+    const parent = this.#inode(req.header.nodeid);
+    const mode = num(a.mode) & ~num(a.umask) & 0o7777;
+    const flags = (num(a.flags) & ~(O.NOCTTY | O.PATH | O.CREAT | O.CLOEXEC | O.DIRECTORY)) |
+      O.TMPFILE;
+    const fd = openat(parent.fd, ".", flags, mode);
+    let entry: StructInit;
+    try {
+      if (this.#asRoot && (req.header.uid !== 0 || req.header.gid !== 0)) {
+        const pst = fstat(parent.fd);
+        const gid = (pst.mode & 0o2000) !== 0 ? pst.gid : req.header.gid;
+        fchownat(fd, "", req.header.uid, gid, At.EMPTY_PATH);
+      }
+      const path = openat(At.FDCWD, procFdPath(fd), O.PATH);
+      let st = fstat(path);
+      const inode = this.#inodes.adopt(path, st);
+      if ((st.mode & 0o7777) !== mode) {
+        fchmodat(At.FDCWD, procFdPath(inode.fd), mode);
+        st = fstat(inode.fd);
+      }
+      entry = this.#entry(inode, st, parent);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+    const handle = this.#handles.add(big(entry.nodeid), fd, false);
+    return this.#reply(req, w, { arg: { ...entry, fh: handle.fh, "open_flags": 0 } });
   }
 
   #read(req: FuseRequest, w: readonly Uint8Array[]): number {

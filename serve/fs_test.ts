@@ -477,3 +477,41 @@ Deno.test("POSIX locks belong to the owner: one fh shared by two owners contends
     await r.close();
   }
 });
+
+Deno.test("TMPFILE: a nameless open file, written, then linked in; set-group-ID dirs pass the bit on", async () => {
+  const r = await rig();
+  try {
+    await r.init();
+    const t = ok(
+      // The kernel sends the anonymous dentry's name, "/", which says nothing.
+      await r.call("TMPFILE", { names: ["/"], arg: { flags: 2, mode: 0o100640, umask: 0 } }),
+      "TMPFILE",
+    );
+    const node = nodeOf(t);
+    ok(
+      await r.call("WRITE", {
+        nodeid: node,
+        arg: { fh: fhOf(t), offset: 0 },
+        data: enc.encode("tmp"),
+      }),
+      "WRITE",
+    );
+    assert.deepEqual([...Deno.readDirSync(r.dir)], []);
+    ok(await r.call("LINK", { names: ["linked"], arg: { oldnodeid: node } }), "LINK");
+    assert.equal(await Deno.readTextFile(`${r.dir}/linked`), "tmp");
+    assert.equal((await Deno.stat(`${r.dir}/linked`)).mode! & 0o777, 0o640);
+    ok(await r.call("RELEASE", { nodeid: node, arg: { fh: fhOf(t) } }), "RELEASE");
+
+    await Deno.mkdir(`${r.dir}/sg`);
+    await Deno.chmod(`${r.dir}/sg`, 0o2775);
+    const sg = nodeOf(ok(await r.call("LOOKUP", { names: ["sg"] }), "LOOKUP sg"));
+    const d = ok(
+      await r.call("MKDIR", { nodeid: sg, names: ["d"], arg: { mode: 0o755, umask: 0 } }),
+      "MKDIR",
+    );
+    assert.equal(Number(d.arg!.mode) & 0o7777, 0o2755);
+    assert.equal((await Deno.stat(`${r.dir}/sg/d`)).mode! & 0o7777, 0o2755);
+  } finally {
+    await r.close();
+  }
+});

@@ -257,3 +257,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "vfs_ops: rename2, seek, append, unlinked, create; errno names; usage exits 2",
+  ignore: !toolchain.available,
+  fn: async () => {
+    const helper = GUEST_HELPERS.find((h) => h.name === "vfs_ops");
+    assert.ok(helper && toolchain.available);
+    const cc = toolchain.cc;
+    const dir = await Deno.makeTempDir({ prefix: "vfstrace-helper-test-" });
+    const dec = new TextDecoder();
+    const run = async (...args: string[]) => {
+      const o = await new Deno.Command(`${dir}/vfs_ops`, { args, cwd: dir }).output();
+      return { code: o.code, out: dec.decode(o.stdout), err: dec.decode(o.stderr) };
+    };
+    try {
+      await compileHelper(helper, `${dir}/vfs_ops`, cc, ["-Werror"]);
+      await Deno.writeTextFile(`${dir}/a`, "a");
+      await Deno.writeTextFile(`${dir}/b`, "b");
+      const exists = await run("rename2", "noreplace", "a", "b");
+      assert.equal(exists.code, 1);
+      assert.match(exists.err, /^renameat2: EEXIST /);
+      assert.equal((await run("rename2", "exchange", "a", "b")).code, 0);
+      assert.equal(await Deno.readTextFile(`${dir}/a`), "b");
+      assert.equal((await run("append", "log", "3", "x")).code, 0);
+      assert.equal(await Deno.readTextFile(`${dir}/log`), "x\nx\nx\n");
+      assert.equal((await run("seek", "data", "log", "0")).out, "0\n");
+      assert.equal((await run("unlinked", "u")).out, "still here nlink=0\n");
+      assert.equal((await run("create", "c", "640")).code, 0);
+      assert.equal((await Deno.stat(`${dir}/c`)).mode! & 0o777, 0o640 & ~Deno.umask());
+      assert.equal((await run("nope", "x")).code, 2);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
