@@ -189,7 +189,8 @@ export function serveCommand(): Command {
     .option("-d", "debug output (same as --log-level debug)")
     .option(
       "--rlimit-nofile <n>",
-      "set the open-file limit (each inode the guest holds keeps one fd open)",
+      "set the open-file limit (each inode the guest holds keeps one fd open; past the limit " +
+        "less 256, the guest gets EMFILE)",
       count("--rlimit-nofile", 1),
     )
     .option("--print-capabilities", "print the vhost-user capabilities JSON (for libvirt) and exit")

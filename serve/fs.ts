@@ -33,6 +33,7 @@ import {
   fsync,
   ftruncate,
   getdents64,
+  getRlimitNofile,
   getxattr,
   linkat,
   listxattr,
@@ -102,9 +103,31 @@ export interface FileServerOptions {
   flock?: boolean;
   /** Allow opening device nodes (default false: EPERM). */
   allowDevices?: boolean;
+  /**
+   * Most fds the guest may make the server hold (inodes, open handles, lock
+   * owners); past it, requests that would open one more answer EMFILE.
+   * Default: the open-file limit less {@link FD_RESERVE}.
+   */
+  maxFds?: number;
   /** Diagnostics. */
   log?: (message: string) => void;
 }
+
+/** fds kept for the server itself (event loop, socket, eventfds, capture) below the limit. */
+export const FD_RESERVE = 256;
+
+/** Opcodes that make the server hold one more fd. */
+const OPENS_FD: ReadonlySet<number> = new Set([
+  Opcode.LOOKUP,
+  Opcode.MKNOD,
+  Opcode.MKDIR,
+  Opcode.SYMLINK,
+  Opcode.LINK,
+  Opcode.OPEN,
+  Opcode.OPENDIR,
+  Opcode.CREATE,
+  Opcode.TMPFILE,
+]);
 
 /** Oldest protocol minor served: 7.31 brought the fuse_init_out this server relies on. */
 export const MIN_MINOR = 31;
@@ -272,6 +295,8 @@ export class FileServer {
   readonly #timeout: bigint;
   readonly #log: (m: string) => void;
   readonly #asRoot: boolean;
+  readonly #maxFds: number;
+  #lockFdCount = 0;
   #session = new FuseSession();
   #pending = new Map<bigint, PendingLock>();
   /** POSIX lock owners' own open file descriptions, per node id (see #ownerFd). */
@@ -293,6 +318,20 @@ export class FileServer {
       // Without --allow-sys=uid: assume unprivileged, files keep our ownership.
     }
     this.#asRoot = uid === 0;
+    let limit = 1024;
+    try {
+      limit = Number(getRlimitNofile().soft);
+    } catch { /* the usual default */ }
+    this.#maxFds = options.maxFds ?? Math.max(64, Math.min(limit, 1 << 20) - FD_RESERVE);
+  }
+
+  /** fds the guest makes the server hold now (inodes but the root, handles, lock owners). */
+  get heldFds(): number {
+    return this.#inodes.size - 1 + this.#handles.size + this.#lockFdCount;
+  }
+
+  #fdAvailable(): boolean {
+    return this.heldFds < this.#maxFds;
   }
 
   /** The FUSE session (negotiated minor and flags once INIT was served). */
@@ -436,6 +475,10 @@ export class FileServer {
   #dispatch(req: FuseRequest, w: readonly Uint8Array[]): number | Promise<number> {
     const h = req.header;
     const a = req.arg ?? {};
+    if (OPENS_FD.has(h.opcode) && !this.#fdAvailable()) {
+      // A guest holding too much gets EMFILE, not the host's fds (CVE-2020-10717).
+      throw new FuseError(Errno.EMFILE, `the guest holds ${this.heldFds} fds already`);
+    }
     switch (h.opcode) {
       case Opcode.INIT:
         return this.#init(req, w);
@@ -888,7 +931,7 @@ export class FileServer {
         if (plus) {
           const isDot = name === "." || name === "..";
           entry = { nodeid: 0 };
-          if (!isDot) {
+          if (!isDot && this.#fdAvailable()) {
             try {
               const { inode, stat } = this.#inodes.lookup(dir, d.name);
               entry = this.#entry(inode, stat, dir);
@@ -992,6 +1035,7 @@ export class FileServer {
     let owners = this.#lockFds.get(nodeid);
     const known = owners?.get(owner);
     if (known !== undefined) return known;
+    if (!this.#fdAvailable()) throw new FuseError(Errno.ENOLCK, "no fd left for a lock owner");
     let fd = -1;
     // Read and write locks need read and write access: ask for both, settle for what is allowed.
     for (const mode of [O.RDWR, O.RDONLY, O.WRONLY]) {
@@ -1006,6 +1050,7 @@ export class FileServer {
     if (fd < 0) throw new FuseError(Errno.EACCES, "no access mode allows locking");
     if (owners === undefined) this.#lockFds.set(nodeid, owners = new Map());
     owners.set(owner, fd);
+    this.#lockFdCount++;
     return fd;
   }
 
@@ -1016,12 +1061,14 @@ export class FileServer {
     if (owners === undefined || fd === undefined) return;
     owners.delete(owner);
     if (owners.size === 0) this.#lockFds.delete(nodeid);
+    this.#lockFdCount--;
     close(fd);
   }
 
   #dropLocks(): void {
     for (const owners of this.#lockFds.values()) for (const fd of owners.values()) close(fd);
     this.#lockFds.clear();
+    this.#lockFdCount = 0;
   }
 
   #forget(id: bigint, n: bigint): void {
@@ -1030,6 +1077,7 @@ export class FileServer {
     const owners = this.#lockFds.get(id);
     if (owners === undefined) return;
     for (const fd of owners.values()) close(fd);
+    this.#lockFdCount -= owners.size;
     this.#lockFds.delete(id);
   }
 

@@ -515,3 +515,40 @@ Deno.test("TMPFILE: a nameless open file, written, then linked in; set-group-ID 
     await r.close();
   }
 });
+
+Deno.test("a cap on the fds a guest holds: EMFILE past it, room again after FORGET and RELEASE", async () => {
+  const r = await rig({ maxFds: 4 });
+  try {
+    await r.init();
+    for (const n of ["a", "b", "c", "d", "e"]) await Deno.writeTextFile(`${r.dir}/${n}`, n);
+    const nodes: bigint[] = [];
+    for (const n of ["a", "b", "c"]) {
+      nodes.push(nodeOf(ok(await r.call("LOOKUP", { names: [n] }), n)));
+    }
+    const fh = fhOf(ok(await r.call("OPEN", { nodeid: nodes[0]!, arg: { flags: 0 } }), "OPEN"));
+    assert.equal(r.device.server.heldFds, 4);
+    assert.equal((await r.call("LOOKUP", { names: ["d"] })).header.error, -Errno.EMFILE);
+    assert.equal(
+      (await r.call("OPEN", { nodeid: nodes[1]!, arg: { flags: 0 } })).header.error,
+      -Errno.EMFILE,
+    );
+    assert.equal(
+      (await r.call("MKDIR", { names: ["x"], arg: { mode: 0o755 } })).header.error,
+      -Errno.EMFILE,
+    );
+    // Nothing was created on the host for the refused MKDIR.
+    await assert.rejects(Deno.lstat(`${r.dir}/x`));
+    // Reads on what is held still work.
+    const rd = ok(
+      await r.call("READ", { nodeid: nodes[0]!, arg: { fh, offset: 0, size: 10 } }),
+      "READ",
+    );
+    assert.equal(dec.decode(rd.data[0]), "a");
+    ok(await r.call("RELEASE", { nodeid: nodes[0]!, arg: { fh } }), "RELEASE");
+    await r.forget([{ nodeid: nodes[2]!, nlookup: 1n }]);
+    assert.equal(r.device.server.heldFds, 2);
+    ok(await r.call("LOOKUP", { names: ["d"] }), "LOOKUP after room was made");
+  } finally {
+    await r.close();
+  }
+});
