@@ -43,6 +43,7 @@ interface ServeOptions {
   printCapabilities?: boolean | undefined;
   socketGroup?: string | undefined;
   persist?: boolean | undefined;
+  writeback?: boolean | undefined;
   capture?: string | undefined;
   snaplen?: number | undefined;
   tag?: string | undefined;
@@ -76,6 +77,8 @@ export interface ServeSettings {
   posixLock: boolean;
   /** flock locks. */
   flock: boolean;
+  /** Writeback caching in the guest. */
+  writeback: boolean;
 }
 
 /** Parses virtiofsd's `-o` options (comma-separated, repeatable). Throws CliError. */
@@ -130,9 +133,13 @@ export function parseDashO(values: readonly string[]): Partial<ServeSettings> {
         case "no_posix_lock":
           out.posixLock = false;
           break;
-        // Accepted for compatibility; they change nothing here (see --help).
         case "writeback":
+          out.writeback = true;
+          break;
         case "no_writeback":
+          out.writeback = false;
+          break;
+        // Accepted for compatibility; they change nothing here (see --help).
         case "readdirplus":
         case "no_readdirplus":
         case "log_level":
@@ -141,8 +148,8 @@ export function parseDashO(values: readonly string[]): Partial<ServeSettings> {
           break;
         default:
           throw new CliError(
-            `-o ${item}: unknown option (known: source=, cache=, xattr, no_xattr, flock, ` +
-              `no_flock, posix_lock, no_posix_lock)`,
+            `-o ${item}: unknown option (known: source=, cache=, sandbox=, xattr, no_xattr, ` +
+              `flock, no_flock, posix_lock, no_posix_lock, writeback, no_writeback)`,
             ExitCode.Usage,
           );
       }
@@ -178,6 +185,7 @@ export function serveCommand(): Command {
     )
     .option("--xattr", "serve extended attributes")
     .option("--readonly", "refuse every change (EROFS)")
+    .option("--writeback", "let the guest cache writes (or -o writeback)")
     .option("--announce-submounts", "tell the guest about mount points below the shared directory")
     .option(
       "--thread-pool-size <n>",
@@ -293,6 +301,7 @@ async function runServeCommand(opts: ServeOptions): Promise<void> {
       readonly: opts.readonly === true,
       announceSubmounts: opts.announceSubmounts === true,
       posixLock: dashO.posixLock === true,
+      writeback: opts.writeback === true || dashO.writeback === true,
       flock: dashO.flock === true,
       allowDevices: opts.allowDevices === true,
       requestQueues: opts.requestQueues ?? 1,

@@ -101,6 +101,8 @@ export interface FileServerOptions {
   posixLock?: boolean;
   /** Serve flock(2) locks (negotiates FLOCK_LOCKS). */
   flock?: boolean;
+  /** Let the guest cache writes (negotiates WRITEBACK_CACHE). */
+  writeback?: boolean;
   /** Allow opening device nodes (default false: EPERM). */
   allowDevices?: boolean;
   /**
@@ -708,7 +710,8 @@ export class FileServer {
       ((BigInt(num(a.flags)) & flag("INIT_EXT")) !== 0n ? BigInt(num(a.flags2)) << 32n : 0n);
     let want = flag("ASYNC_READ") | flag("ATOMIC_O_TRUNC") | flag("BIG_WRITES") |
       flag("DO_READDIRPLUS") | flag("READDIRPLUS_AUTO") | flag("PARALLEL_DIROPS") |
-      flag("MAX_PAGES") | flag("ABORT_ERROR") | flag("HAS_IOCTL_DIR");
+      flag("MAX_PAGES") | flag("ABORT_ERROR") | flag("HAS_IOCTL_DIR") | flag("ASYNC_DIO");
+    if (this.#opts.writeback) want |= flag("WRITEBACK_CACHE");
     if (this.#cache === "auto") want |= flag("AUTO_INVAL_DATA");
     if (this.#cache === "always") want |= flag("CACHE_SYMLINKS");
     if (this.#opts.posixLock) want |= flag("POSIX_LOCKS");
@@ -760,7 +763,18 @@ export class FileServer {
       throw new FuseError(Errno.EROFS, "read-only share");
     }
     f &= ~O.CLOEXEC;
-    return f;
+    return this.#writebackFlags(f);
+  }
+
+  /**
+   * With the guest caching writes, it reads pages of files opened write-only
+   * and keeps the file size itself: open them read-write, and without
+   * O_APPEND (its offsets already point at the end).
+   */
+  #writebackFlags(f: number): number {
+    if (!this.#opts.writeback) return f;
+    if ((f & O.ACCMODE) === O.WRONLY) f = (f & ~O.ACCMODE) | O.RDWR;
+    return f & ~O.APPEND;
   }
 
   #open(req: FuseRequest, w: readonly Uint8Array[], dir: boolean): number {
@@ -791,7 +805,9 @@ export class FileServer {
     const parent = this.#inode(req.header.nodeid);
     const name = newName(req.names[0] ?? "");
     const mode = num(a.mode) & ~num(a.umask) & 0o7777;
-    const flags = (num(a.flags) & ~(O.NOCTTY | O.PATH)) | O.CREAT | O.NOFOLLOW;
+    const flags = this.#writebackFlags(
+      (num(a.flags) & ~(O.NOCTTY | O.PATH)) | O.CREAT | O.NOFOLLOW,
+    );
     const fd = openat(parent.fd, name, flags & ~O.CLOEXEC, mode);
     let entry: StructInit;
     try {

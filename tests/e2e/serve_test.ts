@@ -163,3 +163,21 @@ Deno.test("vfstrace serve: posix_more workload at least as good as the C virtiof
   // serve passes everything, O_TMPFILE included (the C virtiofsd answers it ENOSYS).
   assert.equal(ours.report.passed, true, summary(ours.report));
 });
+
+Deno.test("vfstrace serve --writeback: the guest caches writes, the posix workload passes", async () => {
+  const capture = await Deno.makeTempFile({ suffix: ".pcapng" });
+  const ours = await underServe("posix", ["--xattr", "--writeback", "--capture", capture]);
+  try {
+    assert.equal(ours.serveCode, 0, ours.serveStderr);
+    assert.equal(ours.report.passed, true, summary(ours.report));
+    const init = await cli(["show", capture, "--op", "INIT", "-v"]).output();
+    assert.equal(init.code, 0, dec.decode(init.stderr));
+    // Negotiated: the reply's flags carry it.
+    const text = dec.decode(init.stdout);
+    const reply = text.slice(text.indexOf("reply:"));
+    assert.match(reply, /^\s+flags: .*\bWRITEBACK_CACHE\b/m, text);
+  } finally {
+    await Deno.remove(ours.dir, { recursive: true });
+    await Deno.remove(capture);
+  }
+});
