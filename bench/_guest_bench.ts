@@ -17,9 +17,9 @@ export function arg(name: string, fallback: number): number {
   return Number.isFinite(v) && v > 0 ? v : fallback;
 }
 
-/** Waits until a Unix socket exists at `path` (5 s at most). */
+/** Waits until a Unix socket exists at `path` (30 s at most: a loaded machine starts Deno slowly). */
 export async function waitForSocket(path: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
+  for (let i = 0; i < 3000; i++) {
     try {
       if ((await Deno.stat(path)).isSocket) return;
     } catch {

@@ -13,6 +13,8 @@ import { CliError, colors, ExitCode, onInterrupt } from "./_common.ts";
 
 // This process does nothing but serve: the loop may block its main thread.
 const WAIT = (Deno.env.get("VFSTRACE_WAIT") ?? "blocking") as "blocking" | "parked";
+// Microseconds the loop keeps polling after activity before it sleeps in epoll_wait.
+const BUSY_POLL = Deno.env.get("VFSTRACE_BUSY_POLL_US");
 
 const CACHE_MODES: readonly CacheMode[] = ["auto", "always", "metadata", "never"];
 /** The C virtiofsd (and libvirt's `<cache mode='none'/>`) say "none" for "never". */
@@ -311,6 +313,9 @@ async function runServeCommand(opts: ServeOptions): Promise<void> {
       persist: opts.persist === true,
       signal: abort.signal,
       wait: WAIT,
+      ...(BUSY_POLL === undefined ? {} : {
+        busyPoll: { minMicros: Number(BUSY_POLL), maxMicros: Number(BUSY_POLL) },
+      }),
       log: (m) => say("warn", m),
       onListening: (path) => say("info", `listening on ${path ?? `fd ${opts.fd}`}`),
       onConnection: () => say("info", "front-end connected"),

@@ -1060,7 +1060,8 @@ export class FileServer {
         break;
       } catch (e) {
         const errno = errnoOf(e);
-        if (errno !== Errno.EACCES && errno !== Errno.EROFS && errno !== Errno.EPERM) throw e;
+        const denied = errno === Errno.EACCES || errno === Errno.EPERM || errno === Errno.EROFS;
+        if (!denied && errno !== Errno.ETXTBSY) throw e;
       }
     }
     if (fd < 0) throw new FuseError(Errno.EACCES, "no access mode allows locking");
