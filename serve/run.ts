@@ -65,10 +65,22 @@ export async function runServe(options: RunServeOptions): Promise<ServeResult> {
       listenFd = options.listen.fd;
       setNonblocking(listenFd);
     } else {
-      listenFd = listenUnix(options.listen.socketPath, { nonblocking: true, replace: true });
-      if (options.socketGroup !== undefined) {
-        await Deno.chown(options.listen.socketPath, null, await groupId(options.socketGroup));
-        await Deno.chmod(options.listen.socketPath, 0o770);
+      const path = options.listen.socketPath;
+      if (options.socketGroup === undefined) {
+        listenFd = listenUnix(path, { nonblocking: true, replace: true });
+      } else {
+        // Group and mode are set before the socket appears under its name: nobody connects early.
+        const gid = await groupId(options.socketGroup);
+        const staging = `${path}.${Deno.pid}.tmp`;
+        listenFd = listenUnix(staging, { nonblocking: true, replace: true });
+        try {
+          await Deno.chown(staging, null, gid);
+          await Deno.chmod(staging, 0o770);
+          await Deno.rename(staging, path);
+        } catch (err) {
+          await Deno.remove(staging).catch(() => {});
+          throw err;
+        }
       }
     }
     options.onListening?.("socketPath" in options.listen ? options.listen.socketPath : undefined);
