@@ -335,7 +335,7 @@ t_fcntl_wait() {
   # A waiting F_SETLKW gets the lock once the holder lets go, and other
   # requests on the share are served meanwhile.
   vt_need vfs_lock || return 77
-  vfs_lock fcntl f w 0 0 nb 3000 > /tmp/holder 2>&1 &
+  vfs_lock fcntl f w 0 0 nb 5000 > /tmp/holder 2>&1 &
   holder=$!
   vt_locked /tmp/holder || { wait; return 1; }
   t0=$(vt_uptime)
@@ -354,8 +354,9 @@ t_fcntl_wait() {
   fi
   t2=$(vt_uptime)
   wait "$holder"
-  echo "$t0 $t1 $t2" | awk '{ if ($2 - $1 > 2.5) { printf "other I/O took %.2f s while the lock waited\n", $2 - $1; exit 1 }
-    if ($3 - $1 < 1.5) { printf "the waiter got the lock after %.2f s, before the holder let go\n", $3 - $1; exit 1 }
+  # (A server stalled by the waiting lock would answer that I/O only after the
+  # waiter got the lock: the grep above catches it, however slow the machine.)
+  echo "$t0 $t1 $t2" | awk '{ if ($3 - $1 < 2.5) { printf "the waiter got the lock after %.2f s, before the holder let go\n", $3 - $1; exit 1 }
     printf "waited %.2f s; other I/O meanwhile took %.2f s\n", $3 - $1, $2 - $1 }' || r=1
   return $r
 }
