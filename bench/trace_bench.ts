@@ -12,12 +12,15 @@
  */
 import { CaptureReader, RecordKind } from "../capture/mod.ts";
 import { bootGuest, C_VIRTIOFSD, prepareGuest, Virtiofsd, type Workload } from "../vm/mod.ts";
-
-function arg(name: string, fallback: number): number {
-  const i = Deno.args.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(Deno.args[i + 1]) : NaN;
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-}
+import {
+  arg,
+  checkTimes,
+  CLI,
+  median,
+  percentile,
+  type Times,
+  waitForSocket,
+} from "./_guest_bench.ts";
 const ROUNDS = arg("rounds", 3);
 const FILES = arg("files", 2000);
 const MIB = arg("mib", 256);
@@ -52,22 +55,6 @@ class Residence {
     }
   }
 }
-
-const CLI = new URL("../cmd/vfstrace.ts", import.meta.url).pathname;
-
-async function waitForSocket(path: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    try {
-      if ((await Deno.stat(path)).isSocket) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`no socket at ${path}`);
-}
-
-type Times = Record<string, number>;
 
 async function runOnce(proxied: boolean, residence: Residence): Promise<Times> {
   const share = await Deno.makeTempDir({ prefix: "vfstrace-bench-share-" });
@@ -114,29 +101,11 @@ async function runOnce(proxied: boolean, residence: Residence): Promise<Times> {
     }
     await daemon?.wait(30_000);
     await daemon?.stop();
-    if (!report.passed) {
-      throw new Error(
-        `${proxied ? "proxied" : "direct"} run failed: ${JSON.stringify(report.checks)}`,
-      );
-    }
-    const times: Times = {};
-    for (const c of report.checks) if (c.seconds !== undefined) times[c.name] = c.seconds;
-    return times;
+    return checkTimes(report, proxied ? "proxied" : "direct");
   } finally {
     await Deno.remove(share, { recursive: true });
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function percentile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
 }
 
 const direct: Times[] = [];

@@ -13,8 +13,16 @@ import { CliError, colors, ExitCode, onInterrupt } from "./_common.ts";
 
 // This process does nothing but serve: the loop may block its main thread.
 const WAIT = (Deno.env.get("VFSTRACE_WAIT") ?? "blocking") as "blocking" | "parked";
+// Microseconds the loop keeps polling after activity before it sleeps in epoll_wait.
+const BUSY_POLL = Deno.env.get("VFSTRACE_BUSY_POLL_US");
 
 const CACHE_MODES: readonly CacheMode[] = ["auto", "always", "metadata", "never"];
+/** The C virtiofsd (and libvirt's `<cache mode='none'/>`) say "none" for "never". */
+const CACHE_CHOICES = [...CACHE_MODES, "none"];
+
+function cacheMode(v: string | undefined): CacheMode | undefined {
+  return v === "none" ? "never" : v as CacheMode | undefined;
+}
 const LOG_LEVELS = ["error", "warn", "info", "debug", "off"] as const;
 type LogLevel = typeof LOG_LEVELS[number];
 
@@ -37,6 +45,7 @@ interface ServeOptions {
   printCapabilities?: boolean | undefined;
   socketGroup?: string | undefined;
   persist?: boolean | undefined;
+  writeback?: boolean | undefined;
   capture?: string | undefined;
   snaplen?: number | undefined;
   tag?: string | undefined;
@@ -70,6 +79,8 @@ export interface ServeSettings {
   posixLock: boolean;
   /** flock locks. */
   flock: boolean;
+  /** Writeback caching in the guest. */
+  writeback: boolean;
 }
 
 /** Parses virtiofsd's `-o` options (comma-separated, repeatable). Throws CliError. */
@@ -89,13 +100,22 @@ export function parseDashO(values: readonly string[]): Partial<ServeSettings> {
           out.sharedDir = arg;
           break;
         case "cache":
-          if (!CACHE_MODES.includes(arg as CacheMode)) {
+          if (arg === undefined || !CACHE_CHOICES.includes(arg)) {
             throw new CliError(
-              `-o cache=${arg}: expected one of ${CACHE_MODES.join(", ")}`,
+              `-o cache=${arg}: expected one of ${CACHE_CHOICES.join(", ")}`,
               ExitCode.Usage,
             );
           }
-          out.cache = arg as CacheMode;
+          out.cache = arg === "none" ? "never" : arg as CacheMode;
+          break;
+        case "sandbox":
+          // libvirt passes it; this server never leaves its mount namespace (see --help).
+          if (!["namespace", "chroot", "none"].includes(arg ?? "")) {
+            throw new CliError(
+              `-o sandbox=${arg}: expected namespace, chroot or none`,
+              ExitCode.Usage,
+            );
+          }
           break;
         case "xattr":
           out.xattr = true;
@@ -115,9 +135,13 @@ export function parseDashO(values: readonly string[]): Partial<ServeSettings> {
         case "no_posix_lock":
           out.posixLock = false;
           break;
-        // Accepted for compatibility; they change nothing here (see --help).
         case "writeback":
+          out.writeback = true;
+          break;
         case "no_writeback":
+          out.writeback = false;
+          break;
+        // Accepted for compatibility; they change nothing here (see --help).
         case "readdirplus":
         case "no_readdirplus":
         case "log_level":
@@ -126,8 +150,8 @@ export function parseDashO(values: readonly string[]): Partial<ServeSettings> {
           break;
         default:
           throw new CliError(
-            `-o ${item}: unknown option (known: source=, cache=, xattr, no_xattr, flock, ` +
-              `no_flock, posix_lock, no_posix_lock)`,
+            `-o ${item}: unknown option (known: source=, cache=, sandbox=, xattr, no_xattr, ` +
+              `flock, no_flock, posix_lock, no_posix_lock, writeback, no_writeback)`,
             ExitCode.Usage,
           );
       }
@@ -159,10 +183,11 @@ export function serveCommand(): Command {
     )
     .addOption(
       new Option("--cache <mode>", "how long the guest caches entries, attributes and data")
-        .choices(CACHE_MODES),
+        .choices(CACHE_CHOICES),
     )
     .option("--xattr", "serve extended attributes")
     .option("--readonly", "refuse every change (EROFS)")
+    .option("--writeback", "let the guest cache writes (or -o writeback)")
     .option("--announce-submounts", "tell the guest about mount points below the shared directory")
     .option(
       "--thread-pool-size <n>",
@@ -174,7 +199,8 @@ export function serveCommand(): Command {
     .option("-d", "debug output (same as --log-level debug)")
     .option(
       "--rlimit-nofile <n>",
-      "set the open-file limit (each inode the guest holds keeps one fd open)",
+      "set the open-file limit (each inode the guest holds keeps one fd open; past the limit " +
+        "less 256, the guest gets EMFILE)",
       count("--rlimit-nofile", 1),
     )
     .option("--print-capabilities", "print the vhost-user capabilities JSON (for libvirt) and exit")
@@ -198,9 +224,13 @@ export function serveCommand(): Command {
       "after",
       `
 Compatible with virtiofsd's command line (socket, shared directory, cache, xattr,
-readonly, announce-submounts, -o options, print-capabilities). Opcodes this server
+readonly, announce-submounts, -o options, print-capabilities), so libvirt can
+start it as a <filesystem>'s <binary path=…> (docs/serve.md). -o sandbox= is
+accepted and changes nothing: the server does not pivot into the shared
+directory; it confines every access to it by resolving names one component at
+a time from O_PATH fds, never following a symlink. Opcodes this server
 answers ENOSYS, as the reference daemons do: ACCESS, IOCTL, POLL, BMAP,
-SETUPMAPPING/REMOVEMAPPING (DAX), TMPFILE, STATX, COPY_FILE_RANGE_64; the xattr
+SETUPMAPPING/REMOVEMAPPING (DAX), STATX, COPY_FILE_RANGE_64; the xattr
 family without --xattr.
 
 Exit status: 0 the front-end disconnected, 1 the session failed, 2 bad usage,
@@ -271,11 +301,12 @@ async function runServeCommand(opts: ServeOptions): Promise<void> {
     const result = await runServe({
       listen,
       sharedDir,
-      cache: (opts.cache as CacheMode | undefined) ?? dashO.cache ?? "auto",
+      cache: cacheMode(opts.cache) ?? dashO.cache ?? "auto",
       xattr: opts.xattr === true || dashO.xattr === true,
       readonly: opts.readonly === true,
       announceSubmounts: opts.announceSubmounts === true,
       posixLock: dashO.posixLock === true,
+      writeback: opts.writeback === true || dashO.writeback === true,
       flock: dashO.flock === true,
       allowDevices: opts.allowDevices === true,
       requestQueues: opts.requestQueues ?? 1,
@@ -285,6 +316,9 @@ async function runServeCommand(opts: ServeOptions): Promise<void> {
       persist: opts.persist === true,
       signal: abort.signal,
       wait: WAIT,
+      ...(BUSY_POLL === undefined ? {} : {
+        busyPoll: { minMicros: Number(BUSY_POLL), maxMicros: Number(BUSY_POLL) },
+      }),
       log: (m) => say("warn", m),
       onListening: (path) => say("info", `listening on ${path ?? `fd ${opts.fd}`}`),
       onConnection: () => say("info", "front-end connected"),

@@ -10,7 +10,7 @@
  * own permission checks grant: no extra check in the server, as in
  * virtiofsd's passthrough), IOCTL, POLL, BMAP (no block devices), SETUPMAPPING
  * and REMOVEMAPPING (DAX needs a shared memory window this device does not
- * offer), NOTIFY_REPLY, TMPFILE, STATX (the kernel falls back to GETATTR),
+ * offer), NOTIFY_REPLY, STATX (the kernel falls back to GETATTR),
  * COPY_FILE_RANGE_64, CUSE_INIT, unknown opcodes; the xattr family without
  * `xattr`; GETLK/SETLK/SETLKW without `posixLock` (never sent then: the
  * kernel keeps locks local unless POSIX_LOCKS is negotiated).
@@ -33,6 +33,7 @@ import {
   fsync,
   ftruncate,
   getdents64,
+  getRlimitNofile,
   getxattr,
   linkat,
   listxattr,
@@ -101,11 +102,35 @@ export interface FileServerOptions {
   posixLock?: boolean;
   /** Serve flock(2) locks (negotiates FLOCK_LOCKS). */
   flock?: boolean;
+  /** Let the guest cache writes (negotiates WRITEBACK_CACHE). */
+  writeback?: boolean;
   /** Allow opening device nodes (default false: EPERM). */
   allowDevices?: boolean;
+  /**
+   * Most fds the guest may make the server hold (inodes, open handles, lock
+   * owners); past it, requests that would open one more answer EMFILE.
+   * Default: the open-file limit less {@link FD_RESERVE}.
+   */
+  maxFds?: number;
   /** Diagnostics. */
   log?: (message: string) => void;
 }
+
+/** fds kept for the server itself (event loop, socket, eventfds, capture) below the limit. */
+export const FD_RESERVE = 256;
+
+/** Opcodes that make the server hold one more fd. */
+const OPENS_FD: ReadonlySet<number> = new Set([
+  Opcode.LOOKUP,
+  Opcode.MKNOD,
+  Opcode.MKDIR,
+  Opcode.SYMLINK,
+  Opcode.LINK,
+  Opcode.OPEN,
+  Opcode.OPENDIR,
+  Opcode.CREATE,
+  Opcode.TMPFILE,
+]);
 
 /** Oldest protocol minor served: 7.31 brought the fuse_init_out this server relies on. */
 export const MIN_MINOR = 31;
@@ -273,10 +298,14 @@ export class FileServer {
   readonly #timeout: bigint;
   readonly #log: (m: string) => void;
   readonly #asRoot: boolean;
+  readonly #maxFds: number;
+  #lockFdCount = 0;
   #session = new FuseSession();
   /** INIT answered: before it only INIT is served, after it INIT is refused (EIO, as libfuse). */
   #initialized = false;
   #pending = new Map<bigint, PendingLock>();
+  /** POSIX lock owners' own open file descriptions, per node id (see #ownerFd). */
+  #lockFds = new Map<bigint, Map<bigint, number>>();
   #dirBuf = new Uint8Array(64 * 1024);
 
   /** Opens the shared directory; throws SysError when it cannot. */
@@ -294,6 +323,20 @@ export class FileServer {
       // Without --allow-sys=uid: assume unprivileged, files keep our ownership.
     }
     this.#asRoot = uid === 0;
+    let limit = 1024;
+    try {
+      limit = Number(getRlimitNofile().soft);
+    } catch { /* the usual default */ }
+    this.#maxFds = options.maxFds ?? Math.max(64, Math.min(limit, 1 << 20) - FD_RESERVE);
+  }
+
+  /** fds the guest makes the server hold now (inodes but the root, handles, lock owners). */
+  get heldFds(): number {
+    return this.#inodes.size - 1 + this.#handles.size + this.#lockFdCount;
+  }
+
+  #fdAvailable(): boolean {
+    return this.heldFds < this.#maxFds;
   }
 
   /** The FUSE session (negotiated minor and flags once INIT was served). */
@@ -315,6 +358,7 @@ export class FileServer {
   reset(): void {
     for (const p of this.#pending.values()) clearTimeout(p.timer);
     this.#pending.clear();
+    this.#dropLocks();
     this.#handles.reset();
     this.#inodes.reset();
     this.#session = new FuseSession();
@@ -460,10 +504,15 @@ export class FileServer {
   #dispatch(req: FuseRequest, w: readonly Uint8Array[]): number | Promise<number> {
     const h = req.header;
     const a = req.arg ?? {};
+    if (OPENS_FD.has(h.opcode) && !this.#fdAvailable()) {
+      // A guest holding too much gets EMFILE, not the host's fds (CVE-2020-10717).
+      throw new FuseError(Errno.EMFILE, `the guest holds ${this.heldFds} fds already`);
+    }
     switch (h.opcode) {
       case Opcode.INIT:
         return this.#init(req, w);
       case Opcode.DESTROY:
+        this.#dropLocks();
         this.#handles.reset();
         this.#inodes.reset();
         // An unmount: the next mount on this device starts with INIT again.
@@ -475,10 +524,10 @@ export class FileServer {
         return this.#reply(req, w, { arg: this.#entry(inode, stat, parent) });
       }
       case Opcode.FORGET:
-        this.#inodes.forget(h.nodeid, big(a.nlookup));
+        this.#forget(h.nodeid, big(a.nlookup));
         return 0;
       case Opcode.BATCH_FORGET:
-        for (const f of req.items) this.#inodes.forget(big(f.nodeid), big(f.nlookup));
+        for (const f of req.items) this.#forget(big(f.nodeid), big(f.nlookup));
         return 0;
       case Opcode.GETATTR: {
         const inode = this.#inode(h.nodeid);
@@ -560,6 +609,8 @@ export class FileServer {
         return this.#open(req, w, h.opcode === Opcode.OPENDIR);
       case Opcode.CREATE:
         return this.#create(req, w);
+      case Opcode.TMPFILE:
+        return this.#tmpfile(req, w);
       case Opcode.READ:
         return this.#read(req, w);
       case Opcode.WRITE: {
@@ -596,8 +647,10 @@ export class FileServer {
         return this.#reply(req, w, {});
       }
       case Opcode.FLUSH: {
-        // Closing a duplicate runs the file system's flush and drops POSIX locks of the owner.
+        // Closing a duplicate runs the host file system's flush.
         close(dup(this.#fd(a.fh, false)));
+        // A close(2) in the guest drops every POSIX lock its process holds on the file.
+        this.#dropOwner(h.nodeid, big(a.lock_owner));
         return this.#reply(req, w, {});
       }
       case Opcode.FSYNC:
@@ -686,7 +739,8 @@ export class FileServer {
       ((BigInt(num(a.flags)) & flag("INIT_EXT")) !== 0n ? BigInt(num(a.flags2)) << 32n : 0n);
     let want = flag("ASYNC_READ") | flag("ATOMIC_O_TRUNC") | flag("BIG_WRITES") |
       flag("DO_READDIRPLUS") | flag("READDIRPLUS_AUTO") | flag("PARALLEL_DIROPS") |
-      flag("MAX_PAGES") | flag("ABORT_ERROR") | flag("HAS_IOCTL_DIR");
+      flag("MAX_PAGES") | flag("ABORT_ERROR") | flag("HAS_IOCTL_DIR") | flag("ASYNC_DIO");
+    if (this.#opts.writeback) want |= flag("WRITEBACK_CACHE");
     if (this.#cache === "auto") want |= flag("AUTO_INVAL_DATA");
     if (this.#cache === "always") want |= flag("CACHE_SYMLINKS");
     if (this.#opts.posixLock) want |= flag("POSIX_LOCKS");
@@ -721,9 +775,13 @@ export class FileServer {
   ): number {
     const { inode, stat } = this.#inodes.lookup(parent, name);
     let st = stat;
-    // Our process umask may have cut bits the guest asked for: set the exact mode.
-    if (mode !== undefined && (st.mode & 0o7777) !== mode && inode.type !== S.IFLNK) {
-      fchmodat(At.FDCWD, procFdPath(inode.fd), mode);
+    // Our process umask may have cut bits the guest asked for: set the exact mode, keeping
+    // the set-group-ID bit a new directory inherits from a set-group-ID parent.
+    const want = mode === undefined
+      ? undefined
+      : mode | (inode.type === S.IFDIR ? st.mode & 0o2000 : 0);
+    if (want !== undefined && (st.mode & 0o7777) !== want && inode.type !== S.IFLNK) {
+      fchmodat(At.FDCWD, procFdPath(inode.fd), want);
       st = fstat(inode.fd);
     }
     return this.#reply(req, w, { arg: this.#entry(inode, st, parent) });
@@ -736,7 +794,18 @@ export class FileServer {
       throw new FuseError(Errno.EROFS, "read-only share");
     }
     f &= ~O.CLOEXEC;
-    return f;
+    return this.#writebackFlags(f);
+  }
+
+  /**
+   * With the guest caching writes, it reads pages of files opened write-only
+   * and keeps the file size itself: open them read-write, and without
+   * O_APPEND (its offsets already point at the end).
+   */
+  #writebackFlags(f: number): number {
+    if (!this.#opts.writeback) return f;
+    if ((f & O.ACCMODE) === O.WRONLY) f = (f & ~O.ACCMODE) | O.RDWR;
+    return f & ~O.APPEND;
   }
 
   #open(req: FuseRequest, w: readonly Uint8Array[], dir: boolean): number {
@@ -767,7 +836,9 @@ export class FileServer {
     const parent = this.#inode(req.header.nodeid);
     const name = newName(req.names[0] ?? "");
     const mode = num(a.mode) & ~num(a.umask) & 0o7777;
-    const flags = (num(a.flags) & ~(O.NOCTTY | O.PATH)) | O.CREAT | O.NOFOLLOW;
+    const flags = this.#writebackFlags(
+      (num(a.flags) & ~(O.NOCTTY | O.PATH)) | O.CREAT | O.NOFOLLOW,
+    );
     const fd = openat(parent.fd, name, flags & ~O.CLOEXEC, mode);
     let entry: StructInit;
     try {
@@ -788,6 +859,38 @@ export class FileServer {
     if (this.#cache === "never") openFlags |= FOPEN.DIRECT_IO;
     if (this.#cache === "always") openFlags |= FOPEN.KEEP_CACHE;
     return this.#reply(req, w, { arg: { ...entry, fh: handle.fh, "open_flags": openFlags } });
+  }
+
+  /** O_TMPFILE in the directory (Linux ≥ 6.6 guests): a nameless file, opened, LINK-able. */
+  #tmpfile(req: FuseRequest, w: readonly Uint8Array[]): number {
+    this.#writable();
+    const a = req.arg ?? {};
+    const parent = this.#inode(req.header.nodeid);
+    const mode = num(a.mode) & ~num(a.umask) & 0o7777;
+    const flags = (num(a.flags) & ~(O.NOCTTY | O.PATH | O.CREAT | O.CLOEXEC | O.DIRECTORY)) |
+      O.TMPFILE;
+    const fd = openat(parent.fd, ".", flags, mode);
+    let entry: StructInit;
+    try {
+      if (this.#asRoot && (req.header.uid !== 0 || req.header.gid !== 0)) {
+        const pst = fstat(parent.fd);
+        const gid = (pst.mode & 0o2000) !== 0 ? pst.gid : req.header.gid;
+        fchownat(fd, "", req.header.uid, gid, At.EMPTY_PATH);
+      }
+      const path = openat(At.FDCWD, procFdPath(fd), O.PATH);
+      let st = fstat(path);
+      const inode = this.#inodes.adopt(path, st);
+      if ((st.mode & 0o7777) !== mode) {
+        fchmodat(At.FDCWD, procFdPath(inode.fd), mode);
+        st = fstat(inode.fd);
+      }
+      entry = this.#entry(inode, st, parent);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+    const handle = this.#handles.add(big(entry.nodeid), fd, false);
+    return this.#reply(req, w, { arg: { ...entry, fh: handle.fh, "open_flags": 0 } });
   }
 
   #read(req: FuseRequest, w: readonly Uint8Array[]): number {
@@ -875,7 +978,7 @@ export class FileServer {
         if (plus) {
           const isDot = name === "." || name === "..";
           entry = { nodeid: 0 };
-          if (!isDot) {
+          if (!isDot && this.#fdAvailable()) {
             try {
               const { inode, stat } = this.#inodes.lookup(dir, d.name);
               entry = this.#entry(inode, stat, dir);
@@ -943,8 +1046,9 @@ export class FileServer {
     const start = big(a.start);
     const end = big(a.end);
     const len = end >= OFFSET_MAX ? 0n : end - start + 1n;
+    const owner = this.#ownerFd(req.header.nodeid, big(a.owner), fd);
     if (op === Opcode.GETLK) {
-      const got = fcntlLock(fd, LockCmd.F_OFD_GETLK, { type, start, len, pid: 0 });
+      const got = fcntlLock(owner, LockCmd.F_OFD_GETLK, { type, start, len, pid: 0 });
       return this.#reply(req, w, {
         arg: {
           start: u64(got.start),
@@ -962,8 +1066,67 @@ export class FileServer {
       req,
       w,
       op === Opcode.SETLKW,
-      () => void fcntlLock(fd, LockCmd.F_OFD_SETLK, { type, start, len, pid: 0 }),
+      () => void fcntlLock(owner, LockCmd.F_OFD_SETLK, { type, start, len, pid: 0 }),
     );
+  }
+
+  /**
+   * The open file description holding POSIX locks for lock owner `owner`
+   * (one guest process) on node `nodeid`. POSIX locks belong to a process,
+   * not to an open file: two processes sharing one handle (after fork) must
+   * contend, and one process's two handles must not. So each owner gets its
+   * own OFD, opened afresh from the handle's fd, and OFD locks on it stand
+   * for that process's locks.
+   */
+  #ownerFd(nodeid: bigint, owner: bigint, handleFd: number): number {
+    let owners = this.#lockFds.get(nodeid);
+    const known = owners?.get(owner);
+    if (known !== undefined) return known;
+    if (!this.#fdAvailable()) throw new FuseError(Errno.ENOLCK, "no fd left for a lock owner");
+    let fd = -1;
+    // Read and write locks need read and write access: ask for both, settle for what is allowed.
+    for (const mode of [O.RDWR, O.RDONLY, O.WRONLY]) {
+      try {
+        fd = openat(At.FDCWD, procFdPath(handleFd), mode);
+        break;
+      } catch (e) {
+        const errno = errnoOf(e);
+        const denied = errno === Errno.EACCES || errno === Errno.EPERM || errno === Errno.EROFS;
+        if (!denied && errno !== Errno.ETXTBSY) throw e;
+      }
+    }
+    if (fd < 0) throw new FuseError(Errno.EACCES, "no access mode allows locking");
+    if (owners === undefined) this.#lockFds.set(nodeid, owners = new Map());
+    owners.set(owner, fd);
+    this.#lockFdCount++;
+    return fd;
+  }
+
+  /** Releases the POSIX locks `owner` holds on `nodeid` (closing its OFD). */
+  #dropOwner(nodeid: bigint, owner: bigint): void {
+    const owners = this.#lockFds.get(nodeid);
+    const fd = owners?.get(owner);
+    if (owners === undefined || fd === undefined) return;
+    owners.delete(owner);
+    if (owners.size === 0) this.#lockFds.delete(nodeid);
+    this.#lockFdCount--;
+    close(fd);
+  }
+
+  #dropLocks(): void {
+    for (const owners of this.#lockFds.values()) for (const fd of owners.values()) close(fd);
+    this.#lockFds.clear();
+    this.#lockFdCount = 0;
+  }
+
+  #forget(id: bigint, n: bigint): void {
+    this.#inodes.forget(id, n);
+    if (this.#inodes.get(id) !== undefined) return;
+    const owners = this.#lockFds.get(id);
+    if (owners === undefined) return;
+    for (const fd of owners.values()) close(fd);
+    this.#lockFdCount -= owners.size;
+    this.#lockFds.delete(id);
   }
 
   /**

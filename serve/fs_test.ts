@@ -217,6 +217,43 @@ Deno.test("security: one name component, no escape through .. or symlinks, reado
         .header.error,
       -Errno.EEXIST,
     );
+    // What a hostile guest kernel could send on a symlink's node: never followed.
+    const outside = await Deno.makeTempFile({ prefix: "vfstrace-sentinel-" });
+    try {
+      await Deno.writeTextFile(outside, "secret");
+      await Deno.symlink(outside, `${r.dir}/s`);
+      const s = nodeOf(ok(await r.call("LOOKUP", { names: ["s"] }), "LOOKUP s"));
+      for (const flags of [0, 2, 0o1002]) {
+        assert.notEqual((await r.call("OPEN", { nodeid: s, arg: { flags } })).header.error, 0);
+      }
+      assert.notEqual(
+        (await r.call("SETATTR", { nodeid: s, arg: { valid: 1 << 3, size: 0 } })).header.error,
+        0,
+      );
+      await r.call("SETATTR", { nodeid: s, arg: { valid: 1, mode: 0o777 } });
+      // A hard link to the symlink links the symlink, not its target.
+      ok(await r.call("LINK", { names: ["hl"], arg: { oldnodeid: s } }), "LINK");
+      assert.ok((await Deno.lstat(`${r.dir}/hl`)).isSymlink);
+      const st = await Deno.stat(outside);
+      assert.equal(st.nlink, 1);
+      assert.equal(st.mode! & 0o777, 0o600);
+      assert.equal(await Deno.readTextFile(outside), "secret");
+      // Device nodes and FIFOs are never opened on the host.
+      ok(await r.call("MKNOD", { names: ["null"], arg: { mode: 0o20666, rdev: 0x103 } }), "c");
+      ok(await r.call("MKNOD", { names: ["p"], arg: { mode: 0o10666, rdev: 0 } }), "p");
+      const dev = nodeOf(ok(await r.call("LOOKUP", { names: ["null"] }), "LOOKUP null"));
+      const fifo = nodeOf(ok(await r.call("LOOKUP", { names: ["p"] }), "LOOKUP p"));
+      assert.equal(
+        (await r.call("OPEN", { nodeid: dev, arg: { flags: 2 } })).header.error,
+        -Errno.EPERM,
+      );
+      assert.equal(
+        (await r.call("OPEN", { nodeid: fifo, arg: { flags: 0 } })).header.error,
+        -Errno.ENXIO,
+      );
+    } finally {
+      await Deno.remove(outside);
+    }
   } finally {
     await r.close();
   }
@@ -397,6 +434,120 @@ Deno.test("MKNOD, locks (GETLK/SETLK/SETLKW, flock), FALLOCATE, LSEEK, COPY_FILE
     ok(await r.call("DESTROY"), "DESTROY");
     assert.equal(r.device.server.handleCount, 0);
     assert.equal(r.device.server.inodeCount, 1);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("POSIX locks belong to the owner: one fh shared by two owners contends, FLUSH releases", async () => {
+  const r = await rig({ posixLock: true });
+  try {
+    await r.init();
+    const cr = ok(
+      await r.call("CREATE", { names: ["f"], arg: { flags: 0o102, mode: 0o100644 } }),
+      "CREATE",
+    );
+    const node = nodeOf(cr);
+    const fh = fhOf(cr);
+    const fh2 = fhOf(ok(await r.call("OPEN", { nodeid: node, arg: { flags: 2 } }), "OPEN"));
+    const F_WRLCK = 1;
+    const lock = (op: "SETLK" | "SETLKW", owner: bigint, f = fh) =>
+      r.call(op, { nodeid: node, arg: { fh: f, owner, start: 0, end: 99, type: F_WRLCK } });
+    ok(await lock("SETLK", 1n), "owner 1 locks");
+    // A forked child shares the fh, yet its locks are its own.
+    assert.equal((await lock("SETLK", 2n)).header.error, -Errno.EAGAIN);
+    // The same process through another open file: its own lock, no conflict.
+    ok(await lock("SETLK", 1n, fh2), "owner 1 again through fh2");
+    // Owner 2 waits; meanwhile the server answers everything else.
+    let granted = false;
+    const waiting = lock("SETLKW", 2n).then((rep) => (granted = rep.header.error === 0));
+    for (let i = 0; i < 5; i++) ok(await r.call("GETATTR", { nodeid: node, arg: {} }), "GETATTR");
+    assert.equal(granted, false);
+    // close(2) by owner 1 (FLUSH with its lock owner) releases its locks.
+    ok(await r.call("FLUSH", { nodeid: node, arg: { fh: fh2, "lock_owner": 1n } }), "FLUSH");
+    await waiting;
+    assert.equal(granted, true);
+    ok(await r.call("FLUSH", { nodeid: node, arg: { fh, "lock_owner": 2n } }), "FLUSH 2");
+    ok(await lock("SETLK", 3n), "owner 3 after both flushed");
+    ok(await r.call("RELEASE", { nodeid: node, arg: { fh } }), "REL");
+    ok(await r.call("RELEASE", { nodeid: node, arg: { fh: fh2 } }), "REL2");
+    await r.forget([{ nodeid: node, nlookup: 1n }]);
+    assert.equal(r.device.server.inodeCount, 1);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("TMPFILE: a nameless open file, written, then linked in; set-group-ID dirs pass the bit on", async () => {
+  const r = await rig();
+  try {
+    await r.init();
+    const t = ok(
+      // The kernel sends the anonymous dentry's name, "/", which says nothing.
+      await r.call("TMPFILE", { names: ["/"], arg: { flags: 2, mode: 0o100640, umask: 0 } }),
+      "TMPFILE",
+    );
+    const node = nodeOf(t);
+    ok(
+      await r.call("WRITE", {
+        nodeid: node,
+        arg: { fh: fhOf(t), offset: 0 },
+        data: enc.encode("tmp"),
+      }),
+      "WRITE",
+    );
+    assert.deepEqual([...Deno.readDirSync(r.dir)], []);
+    ok(await r.call("LINK", { names: ["linked"], arg: { oldnodeid: node } }), "LINK");
+    assert.equal(await Deno.readTextFile(`${r.dir}/linked`), "tmp");
+    assert.equal((await Deno.stat(`${r.dir}/linked`)).mode! & 0o777, 0o640);
+    ok(await r.call("RELEASE", { nodeid: node, arg: { fh: fhOf(t) } }), "RELEASE");
+
+    await Deno.mkdir(`${r.dir}/sg`);
+    await Deno.chmod(`${r.dir}/sg`, 0o2775);
+    const sg = nodeOf(ok(await r.call("LOOKUP", { names: ["sg"] }), "LOOKUP sg"));
+    const d = ok(
+      await r.call("MKDIR", { nodeid: sg, names: ["d"], arg: { mode: 0o755, umask: 0 } }),
+      "MKDIR",
+    );
+    assert.equal(Number(d.arg!.mode) & 0o7777, 0o2755);
+    assert.equal((await Deno.stat(`${r.dir}/sg/d`)).mode! & 0o7777, 0o2755);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("a cap on the fds a guest holds: EMFILE past it, room again after FORGET and RELEASE", async () => {
+  const r = await rig({ maxFds: 4 });
+  try {
+    await r.init();
+    for (const n of ["a", "b", "c", "d", "e"]) await Deno.writeTextFile(`${r.dir}/${n}`, n);
+    const nodes: bigint[] = [];
+    for (const n of ["a", "b", "c"]) {
+      nodes.push(nodeOf(ok(await r.call("LOOKUP", { names: [n] }), n)));
+    }
+    const fh = fhOf(ok(await r.call("OPEN", { nodeid: nodes[0]!, arg: { flags: 0 } }), "OPEN"));
+    assert.equal(r.device.server.heldFds, 4);
+    assert.equal((await r.call("LOOKUP", { names: ["d"] })).header.error, -Errno.EMFILE);
+    assert.equal(
+      (await r.call("OPEN", { nodeid: nodes[1]!, arg: { flags: 0 } })).header.error,
+      -Errno.EMFILE,
+    );
+    assert.equal(
+      (await r.call("MKDIR", { names: ["x"], arg: { mode: 0o755 } })).header.error,
+      -Errno.EMFILE,
+    );
+    // Nothing was created on the host for the refused MKDIR.
+    await assert.rejects(Deno.lstat(`${r.dir}/x`));
+    // Reads on what is held still work.
+    const rd = ok(
+      await r.call("READ", { nodeid: nodes[0]!, arg: { fh, offset: 0, size: 10 } }),
+      "READ",
+    );
+    assert.equal(dec.decode(rd.data[0]), "a");
+    ok(await r.call("RELEASE", { nodeid: nodes[0]!, arg: { fh } }), "RELEASE");
+    await r.forget([{ nodeid: nodes[2]!, nlookup: 1n }]);
+    assert.equal(r.device.server.heldFds, 2);
+    ok(await r.call("LOOKUP", { names: ["d"] }), "LOOKUP after room was made");
   } finally {
     await r.close();
   }

@@ -6,7 +6,15 @@
  *
  * @module
  */
-import { accept, close, Epoll, EventLoop, listenUnix, setNonblocking } from "../sys/mod.ts";
+import {
+  accept,
+  type BusyPollOptions,
+  close,
+  Epoll,
+  EventLoop,
+  listenUnix,
+  setNonblocking,
+} from "../sys/mod.ts";
 import { VirtioFsDevice, type VirtioFsDeviceOptions } from "./device.ts";
 
 /** Where the front-end connects. */
@@ -31,6 +39,8 @@ export interface RunServeOptions extends Omit<VirtioFsDeviceOptions, "fd" | "loo
    * but serve (the CLI); `parked` (default) keeps the JS thread free.
    */
   wait?: "parked" | "blocking";
+  /** The loop's busy-poll window after activity (default: the loop's; `{0, 0}` never spins). */
+  busyPoll?: BusyPollOptions;
 }
 
 /** How serving ended. */
@@ -43,7 +53,10 @@ export interface ServeResult {
 
 /** Serves until the front-end disconnects (or, with `persist`, until aborted). */
 export async function runServe(options: RunServeOptions): Promise<ServeResult> {
-  const loop = new EventLoop(options.wait === undefined ? {} : { wait: options.wait });
+  const loop = new EventLoop({
+    ...(options.wait === undefined ? {} : { wait: options.wait }),
+    ...(options.busyPoll === undefined ? {} : { busyPoll: options.busyPoll }),
+  });
   const running = loop.run();
   let listenFd = -1;
   const result: ServeResult = { connections: 0, errors: [] };
@@ -52,10 +65,22 @@ export async function runServe(options: RunServeOptions): Promise<ServeResult> {
       listenFd = options.listen.fd;
       setNonblocking(listenFd);
     } else {
-      listenFd = listenUnix(options.listen.socketPath, { nonblocking: true, replace: true });
-      if (options.socketGroup !== undefined) {
-        await Deno.chown(options.listen.socketPath, null, await groupId(options.socketGroup));
-        await Deno.chmod(options.listen.socketPath, 0o770);
+      const path = options.listen.socketPath;
+      if (options.socketGroup === undefined) {
+        listenFd = listenUnix(path, { nonblocking: true, replace: true });
+      } else {
+        // Group and mode are set before the socket appears under its name: nobody connects early.
+        const gid = await groupId(options.socketGroup);
+        const staging = `${path}.${Deno.pid}.tmp`;
+        listenFd = listenUnix(staging, { nonblocking: true, replace: true });
+        try {
+          await Deno.chown(staging, null, gid);
+          await Deno.chmod(staging, 0o770);
+          await Deno.rename(staging, path);
+        } catch (err) {
+          await Deno.remove(staging).catch(() => {});
+          throw err;
+        }
       }
     }
     options.onListening?.("socketPath" in options.listen ? options.listen.socketPath : undefined);

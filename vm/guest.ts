@@ -95,6 +95,8 @@ export interface BootGuestOptions {
   sharedDir?: string;
   /** Live console lines. */
   onConsoleLine?: (line: string) => void;
+  /** Extra kernel command-line words (e.g. `vfstrace.init=…` to boot from the share). */
+  extraAppend?: readonly string[];
   /**
    * Awaited after the guest powered off and before host verification, e.g. to
    * let the backend exit and release the files.
@@ -156,6 +158,7 @@ export async function bootGuest(
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     ...(opts.memoryMiB === undefined ? {} : { memoryMiB: opts.memoryMiB }),
     ...(opts.onConsoleLine === undefined ? {} : { onConsoleLine: opts.onConsoleLine }),
+    ...(opts.extraAppend === undefined ? {} : { extraAppend: opts.extraAppend }),
   });
   await opts.afterGuest?.();
   const hostChecks = opts.sharedDir === undefined

@@ -25,6 +25,10 @@ export interface GuestHelper {
 export const GUEST_HELPERS: readonly GuestHelper[] = [
   // set/get/list/remove extended attributes, size probes included.
   { name: "vfs_xattr", source: new URL("./guest/vfs_xattr.c", import.meta.url) },
+  // fcntl (POSIX record) and flock locks, held for a while or waited for.
+  { name: "vfs_lock", source: new URL("./guest/vfs_lock.c", import.meta.url) },
+  // renameat2 flags, SEEK_DATA/HOLE, holes, O_DIRECT, O_TMPFILE, … and running as another user.
+  { name: "vfs_ops", source: new URL("./guest/vfs_ops.c", import.meta.url) },
 ];
 
 /** Compiler flags: static (the initramfs has no libc), small, stripped. */

@@ -212,3 +212,86 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "vfs_lock: fcntl and flock contention, F_GETLK, POSIX owner semantics",
+  ignore: !toolchain.available,
+  fn: async () => {
+    const helper = GUEST_HELPERS.find((h) => h.name === "vfs_lock");
+    assert.ok(helper && toolchain.available);
+    const cc = toolchain.cc;
+    const dir = await Deno.makeTempDir({ prefix: "vfstrace-helper-test-" });
+    const dec = new TextDecoder();
+    const run = async (...args: string[]) => {
+      const o = await new Deno.Command(`${dir}/vfs_lock`, { args, cwd: dir }).output();
+      return { code: o.code, out: dec.decode(o.stdout), err: dec.decode(o.stderr) };
+    };
+    try {
+      await compileHelper(helper, `${dir}/vfs_lock`, cc, ["-Werror"]);
+      await Deno.writeTextFile(`${dir}/f`, "");
+      const owner = await run("owner", "f");
+      assert.equal(owner.code, 0, owner.err);
+      assert.match(owner.out, /after close of the other descriptor: released/);
+      // A holder in another process: refused, reported by F_GETLK, then free again.
+      const holder = new Deno.Command(`${dir}/vfs_lock`, {
+        args: ["fcntl", "f", "w", "0", "10", "nb", "800"],
+        cwd: dir,
+        stdout: "piped",
+      }).spawn();
+      const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      assert.equal((await reader.read()).value, "locked\n");
+      const refused = await run("fcntl", "f", "w", "5", "1", "nb");
+      assert.equal(refused.code, 1);
+      assert.match(refused.err, /^fcntl\(F_SETLK\): EAGAIN /);
+      assert.equal((await run("getlk", "f", "r", "0", "0")).out, "w 0 10\n");
+      assert.equal((await run("fcntl", "f", "w", "10", "5", "nb")).code, 0);
+      const waited = await run("fcntl", "f", "w", "0", "0", "wait");
+      assert.equal(waited.out, "locked\n");
+      assert.equal((await holder.status).code, 0);
+      await reader.cancel();
+      assert.equal((await run("getlk", "f", "w", "0", "0")).out, "unlocked\n");
+      assert.equal((await run("flock", "f", "ex", "nb")).code, 0);
+      assert.equal((await run("bogus", "f")).code, 2);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "vfs_ops: rename2, seek, append, unlinked, create; errno names; usage exits 2",
+  ignore: !toolchain.available,
+  fn: async () => {
+    const helper = GUEST_HELPERS.find((h) => h.name === "vfs_ops");
+    assert.ok(helper && toolchain.available);
+    const cc = toolchain.cc;
+    const dir = await Deno.makeTempDir({ prefix: "vfstrace-helper-test-" });
+    const dec = new TextDecoder();
+    const run = async (...args: string[]) => {
+      const o = await new Deno.Command(`${dir}/vfs_ops`, { args, cwd: dir }).output();
+      return { code: o.code, out: dec.decode(o.stdout), err: dec.decode(o.stderr) };
+    };
+    try {
+      await compileHelper(helper, `${dir}/vfs_ops`, cc, ["-Werror"]);
+      await Deno.writeTextFile(`${dir}/a`, "a");
+      await Deno.writeTextFile(`${dir}/b`, "b");
+      const exists = await run("rename2", "noreplace", "a", "b");
+      assert.equal(exists.code, 1);
+      assert.match(exists.err, /^renameat2: EEXIST /);
+      assert.equal((await run("rename2", "exchange", "a", "b")).code, 0);
+      assert.equal(await Deno.readTextFile(`${dir}/a`), "b");
+      assert.equal((await run("append", "log", "3", "x")).code, 0);
+      assert.equal(await Deno.readTextFile(`${dir}/log`), "x\nx\nx\n");
+      assert.equal((await run("seek", "data", "log", "0")).out, "0\n");
+      assert.equal((await run("unlinked", "u")).out, "still here nlink=0\n");
+      assert.equal((await run("create", "c", "640")).code, 0);
+      // The mode asked for, less whatever the umask takes.
+      const mode = (await Deno.stat(`${dir}/c`)).mode! & 0o777;
+      assert.equal(mode & ~0o640, 0);
+      assert.equal(mode & 0o600, 0o600);
+      assert.equal((await run("nope", "x")).code, 2);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -21,6 +21,13 @@ import type { Workload } from "./workloads.ts";
 /** Kernel command-line parameter carrying the virtiofs tag. */
 export const TAG_PARAM = "vfstrace.tag";
 
+/**
+ * Kernel command-line parameter that makes the share the root file system:
+ * instead of running the workload, init switches root into the mounted tag
+ * and executes this path there (see vm/rootfs.ts).
+ */
+export const ROOT_INIT_PARAM = "vfstrace.init";
+
 /** How many built images the cache keeps (one per distinct workload script). */
 export const MAX_CACHED_IMAGES = 32;
 
@@ -52,8 +59,12 @@ for m in ${modules.join(" ")}; do
   out=$(insmod "/lib/modules/$m.ko" 2>&1) || vt_die insmod "$m: $out"
 done
 tag=
+rootinit=
 for arg in $(cat /proc/cmdline); do
-  case $arg in ${TAG_PARAM}=*) tag=${"$"}{arg#${TAG_PARAM}=} ;; esac
+  case $arg in
+    ${TAG_PARAM}=*) tag=${"$"}{arg#${TAG_PARAM}=} ;;
+    ${ROOT_INIT_PARAM}=*) rootinit=${"$"}{arg#${ROOT_INIT_PARAM}=} ;;
+  esac
 done
 [ -n "$tag" ] || vt_die cmdline "no ${TAG_PARAM}= on the kernel command line"
 # The device may still be probing right after insmod; retry briefly.
@@ -66,6 +77,16 @@ done
 read -r up rest < /proc/uptime
 echo
 echo "VFSTRACE-BEGIN $up"
+if [ -n "$rootinit" ]; then
+  # The share becomes /: the kernel file systems move along, the new init reports the rest.
+  [ -x "/mnt$rootinit" ] || vt_die switch_root "no executable $rootinit in the share"
+  for d in dev proc sys; do
+    mkdir -p "/mnt/$d" 2>/dev/null
+    mount -o move "/$d" "/mnt/$d" || vt_die switch_root "cannot move /$d into the share"
+  done
+  umount /tmp
+  exec switch_root /mnt "$rootinit"
+fi
 (cd /mnt && . /lib/vfstrace.sh && . /workload.sh) 2>&1 < /dev/null
 status=$?
 cd /

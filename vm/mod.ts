@@ -63,6 +63,7 @@ export {
   initramfsKey,
   type InitramfsKeyInputs,
   renderInitScript,
+  ROOT_INIT_PARAM,
   TAG_PARAM,
 } from "./initramfs.ts";
 export {
@@ -105,6 +106,18 @@ export {
   sha256File,
   verifyHost,
 } from "./verify.ts";
+export {
+  busyboxRootfs,
+  copyTree,
+  DEBIAN_MIRROR,
+  DEBIAN_SUITE,
+  type DebianRootfsOptions,
+  ensureDebianRootfs,
+  installRootInit,
+  renderRootInit,
+  ROOT_INIT_PATH,
+  rootInitAppend,
+} from "./rootfs.ts";
 export { C_VIRTIOFSD, Virtiofsd, type VirtiofsdOptions } from "./virtiofsd.ts";
 export {
   BUILTIN_WORKLOADS,

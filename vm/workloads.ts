@@ -21,7 +21,7 @@ export interface Workload {
 }
 
 /** Names of the built-in workloads. */
-export type BuiltinWorkloadName = "smoke" | "posix";
+export type BuiltinWorkloadName = "smoke" | "posix" | "locks" | "posix_more";
 
 const SMOKE = String.raw`# smoke: a few file operations on the share
 W=vfstrace-smoke
@@ -284,6 +284,309 @@ expect_stat f_falloc size
 exit 0
 `;
 
+const LOCKS = String
+  .raw`# locks: two guest processes contend on fcntl (POSIX record) and flock locks
+W=vfstrace-locks
+rm -rf "$W" && mkdir "$W" && cd "$W" && : > f && : > g || { fail setup "cannot create $W in the share"; exit 1; }
+
+# Waits (up to 10 s) until the holder writing to $1 says it holds its lock.
+vt_locked() {
+  vt_i=0
+  until grep -q locked "$1" 2>/dev/null; do
+    vt_i=$((vt_i + 1))
+    [ "$vt_i" -lt 200 ] || { echo "the holder never got its lock: $(cat "$1" 2>&1)"; return 1; }
+    sleep 0.05
+  done
+}
+t_fcntl_exclusive() {
+  vt_need vfs_lock || return 77
+  vfs_lock fcntl f w 0 0 nb 1500 > /tmp/holder 2>&1 &
+  vt_locked /tmp/holder || { wait; return 1; }
+  r=0
+  vt_fails EAGAIN vfs_lock fcntl f w 0 0 nb || r=1
+  vt_fails EAGAIN vfs_lock fcntl f r 100 10 nb || r=1
+  vt_eq "F_GETLK while held" "w 0 0" "$(vfs_lock getlk f r 5 1)" || r=1
+  wait || { echo "holder: $(cat /tmp/holder)"; r=1; }
+  vt_eq "F_GETLK after the holder exited" unlocked "$(vfs_lock getlk f w 0 0)" || r=1
+  return $r
+}
+t_fcntl_ranges() {
+  vt_need vfs_lock || return 77
+  vfs_lock fcntl f w 0 10 nb 1500 > /tmp/holder 2>&1 &
+  vt_locked /tmp/holder || { wait; return 1; }
+  r=0
+  vfs_lock fcntl f w 10 10 nb > /dev/null || { echo "a disjoint range was refused"; r=1; }
+  vt_fails EAGAIN vfs_lock fcntl f w 5 10 nb || r=1
+  vt_eq "F_GETLK on an overlapping range" "w 0 10" "$(vfs_lock getlk f w 9 5)" || r=1
+  wait
+  return $r
+}
+t_fcntl_shared() {
+  vt_need vfs_lock || return 77
+  vfs_lock fcntl f r 0 0 nb 1500 > /tmp/holder 2>&1 &
+  vt_locked /tmp/holder || { wait; return 1; }
+  r=0
+  vfs_lock fcntl f r 0 0 nb > /dev/null || { echo "a second read lock was refused"; r=1; }
+  vt_fails EAGAIN vfs_lock fcntl f w 0 0 nb || r=1
+  wait
+  return $r
+}
+t_fcntl_wait() {
+  # A waiting F_SETLKW gets the lock once the holder lets go, and other
+  # requests on the share are served meanwhile.
+  vt_need vfs_lock || return 77
+  vfs_lock fcntl f w 0 0 nb 5000 > /tmp/holder 2>&1 &
+  holder=$!
+  vt_locked /tmp/holder || { wait; return 1; }
+  t0=$(vt_uptime)
+  vfs_lock fcntl f w 0 0 wait > /tmp/waiter 2>&1 &
+  waiter=$!
+  sleep 0.5
+  echo during > other && vt_drop_caches && got=$(cat other) && ls > /dev/null || return 1
+  t1=$(vt_uptime)
+  r=0
+  vt_eq "I/O while a lock waits" during "$got" || r=1
+  if grep -q locked /tmp/waiter; then echo "the waiter got the lock while it was held"; r=1; fi
+  if ! wait "$waiter"; then
+    echo "waiter: $(cat /tmp/waiter)"
+    wait "$holder"
+    return 1
+  fi
+  t2=$(vt_uptime)
+  wait "$holder"
+  # (A server stalled by the waiting lock would answer that I/O only after the
+  # waiter got the lock: the grep above catches it, however slow the machine.)
+  echo "$t0 $t1 $t2" | awk '{ if ($3 - $1 < 2.5) { printf "the waiter got the lock after %.2f s, before the holder let go\n", $3 - $1; exit 1 }
+    printf "waited %.2f s; other I/O meanwhile took %.2f s\n", $3 - $1, $2 - $1 }' || r=1
+  return $r
+}
+t_fcntl_owner() {
+  vt_need vfs_lock || return 77
+  vfs_lock owner f
+}
+t_flock() {
+  vt_need vfs_lock || return 77
+  vfs_lock flock g ex nb 1500 > /tmp/holder 2>&1 &
+  vt_locked /tmp/holder || { wait; return 1; }
+  r=0
+  vt_fails EAGAIN vfs_lock flock g ex nb || r=1
+  vt_fails EAGAIN vfs_lock flock g sh nb || r=1
+  # fcntl and flock locks are independent on Linux.
+  vfs_lock fcntl g w 0 0 nb > /dev/null || { echo "an fcntl lock was refused under flock"; r=1; }
+  t0=$(vt_uptime)
+  vfs_lock flock g ex wait > /dev/null || { echo "the waiting flock failed"; r=1; }
+  t1=$(vt_uptime)
+  wait
+  echo "$t0 $t1" | awk '{ printf "waiting flock: %.2f s\n", $2 - $1 }'
+  return $r
+}
+t_flock_shared() {
+  vt_need vfs_lock || return 77
+  vfs_lock flock g sh nb 1500 > /tmp/holder 2>&1 &
+  vt_locked /tmp/holder || { wait; return 1; }
+  r=0
+  vfs_lock flock g sh nb > /dev/null || { echo "a second shared flock was refused"; r=1; }
+  vt_fails EAGAIN vfs_lock flock g ex nb || r=1
+  wait
+  return $r
+}
+
+check fcntl_exclusive t_fcntl_exclusive
+check fcntl_ranges t_fcntl_ranges
+check fcntl_shared t_fcntl_shared
+check fcntl_wait t_fcntl_wait
+check fcntl_owner t_fcntl_owner
+check flock t_flock
+check flock_shared t_flock_shared
+expect_stat other size
+exit 0
+`;
+
+const POSIX_MORE = String
+  .raw`# posix_more: rename flags, O_APPEND/O_TRUNC/O_DIRECT, links, permissions as
+# other users, set-group-ID and sticky directories, times, holes, copies,
+# unlinked and O_TMPFILE files, name limits (vfs_ops: vm/guest/vfs_ops.c)
+W=vfstrace-posix-more
+rm -rf "$W" && mkdir "$W" && cd "$W" || { fail setup "cannot create $W in the share"; exit 1; }
+as1000() { vfs_ops as 1000 1000 "$@"; }
+as1001() { vfs_ops as 1001 1001 "$@"; }
+
+t_rename_noreplace() {
+  vt_need vfs_ops || return 77
+  echo a > rn_a && echo b > rn_b || return 1
+  vt_fails EEXIST vfs_ops rename2 noreplace rn_a rn_b || return 1
+  vfs_ops rename2 noreplace rn_a rn_c || return 1
+  vt_eq "renamed content" a "$(cat rn_c)" && [ ! -e rn_a ]
+}
+t_rename_exchange() {
+  vt_need vfs_ops || return 77
+  echo one > rx_a && mkdir rx_b && : > rx_b/inside || return 1
+  vfs_ops rename2 exchange rx_a rx_b || return 1
+  vt_drop_caches && [ -f rx_a/inside ] && vt_eq "exchanged file" one "$(cat rx_b)"
+}
+t_rename_whiteout() {
+  vt_need vfs_ops || return 77
+  echo w > rw_a || return 1
+  vfs_ops rename2 whiteout rw_a rw_b || return 1
+  vt_eq content w "$(cat rw_b)"
+}
+t_rename_dirs() {
+  mkdir -p rd_a/sub rd_full && : > rd_full/x || return 1
+  if mv -T rd_a rd_a/sub/into 2>/dev/null; then echo "a directory moved into itself"; return 1; fi
+  mkdir rd_empty && mv -T rd_a rd_empty || { echo "rename over an empty directory failed"; return 1; }
+  if mv -T rd_empty rd_full 2>/dev/null; then echo "rename over a non-empty directory"; return 1; fi
+  [ -d rd_empty/sub ]
+}
+t_append_two_writers() {
+  vt_need vfs_ops || return 77
+  vfs_ops append ap 300 from-first & vfs_ops append ap 300 from-second & wait || return 1
+  vt_drop_caches || return 1
+  vt_eq lines 600 "$(wc -l < ap | tr -d ' ')" && vt_eq "first's lines" 300 "$(grep -c from-first ap)"
+}
+t_o_trunc() {
+  printf 'long content here' > tr_f && printf 'x' > tr_f && vt_drop_caches || return 1
+  vt_eq size 1 "$(stat -c %s tr_f)"
+}
+t_o_direct() {
+  vt_need vfs_ops || return 77
+  vfs_ops direct di_f 1048576 && vt_eq size 1048576 "$(stat -c %s di_f)"
+}
+t_links() {
+  echo data > ln_a && ln ln_a ln_b && ln ln_b ln_c || return 1
+  vt_eq nlink 3 "$(stat -c %h ln_a)" && rm ln_a && vt_drop_caches || return 1
+  vt_eq "nlink after unlink" 2 "$(stat -c %h ln_c)" && vt_eq content data "$(cat ln_b)" || return 1
+  mkdir ln_dir && if ln ln_dir ln_dir2 2>/dev/null; then echo "hard link to a directory"; return 1; fi
+}
+t_owner_of_new_files() {
+  vt_need vfs_ops || return 77
+  mkdir own && chown 1000:1000 own || return 1
+  as1000 sh -c 'echo mine > own/f && mkdir own/d && ln -s f own/l && mkfifo own/p' || return 1
+  vt_drop_caches || return 1
+  vt_eq "file owner" 1000:1000 "$(stat -c %u:%g own/f)" && vt_eq "dir owner" 1000:1000 "$(stat -c %u:%g own/d)" &&
+    vt_eq "symlink owner" 1000:1000 "$(stat -c %u:%g own/l)" && vt_eq "fifo owner" 1000:1000 "$(stat -c %u:%g own/p)"
+}
+t_permissions() {
+  vt_need vfs_ops || return 77
+  echo secret > pm_root && chmod 600 pm_root && mkdir pm_dir && chmod 755 pm_dir || return 1
+  vt_fails "denied" as1000 cat pm_root || return 1
+  vt_fails "denied" as1000 sh -c 'echo x > pm_dir/f' || return 1
+  vt_fails "denied" as1000 sh -c 'echo x >> pm_root' || return 1
+  chmod 644 pm_root && vt_eq "readable once 644" secret "$(as1000 cat pm_root)"
+}
+t_chmod_chown_non_root() {
+  vt_need vfs_ops || return 77
+  mkdir cc && chmod 777 cc && as1000 sh -c 'echo x > cc/f' || return 1
+  as1000 chmod 600 cc/f || { echo "the owner cannot chmod"; return 1; }
+  vt_fails "not permitted" as1001 chmod 666 cc/f || return 1
+  vt_fails "not permitted" as1000 chown 1001 cc/f || return 1
+  vt_fails "not permitted" as1000 chgrp 1001 cc/f || return 1
+  vt_eq mode 600 "$(stat -c %a cc/f)"
+}
+t_setgid_dir() {
+  mkdir sg && chown 0:4242 sg && chmod 2775 sg || return 1
+  : > sg/f && mkdir sg/d && vt_drop_caches || return 1
+  vt_eq "file group" 4242 "$(stat -c %g sg/f)" && vt_eq "subdir group" 4242 "$(stat -c %g sg/d)" &&
+    vt_eq "subdir mode" 2755 "$(stat -c %a sg/d)"
+}
+t_setgid_cleared() {
+  # Creating a set-group-ID file in a set-group-ID directory of a group one is
+  # not in: the bit is dropped (CVE-2022-0358).
+  vt_need vfs_ops || return 77
+  mkdir sgc && chown 0:4242 sgc && chmod 2777 sgc || return 1
+  as1000 sh -c 'umask 0; vfs_ops create sgc/f 2777' || return 1
+  vt_drop_caches || return 1
+  vt_eq "group and mode" "4242 777" "$(stat -c '%g %a' sgc/f)"
+}
+t_suid_cleared_on_write() {
+  vt_need vfs_ops || return 77
+  echo x > sw && chmod 4777 sw || return 1
+  as1000 sh -c 'echo more >> sw' || return 1
+  vt_drop_caches && vt_eq "mode after a write by another user" 777 "$(stat -c %a sw)"
+}
+t_sticky() {
+  vt_need vfs_ops || return 77
+  mkdir st && chmod 1777 st && as1000 sh -c ': > st/mine' || return 1
+  vt_fails "not permitted" as1001 rm -f st/mine || return 1
+  as1000 rm st/mine
+}
+t_utimens() {
+  vt_need vfs_ops || return 77
+  : > ut && vfs_ops utimens ut 1000000000 123456789 1100000000 987654321 && vt_drop_caches || return 1
+  vt_eq atime "2001-09-09 01:46:40.123456789" "$(stat -c %x ut | cut -c1-29)" &&
+    vt_eq mtime "2004-11-09 11:33:20.987654321" "$(stat -c %y ut | cut -c1-29)" || return 1
+  vfs_ops utimens ut 0 omit 0 now && vt_drop_caches || return 1
+  vt_eq "atime kept with UTIME_OMIT" "2001-09-09" "$(stat -c %x ut | cut -c1-10)" &&
+    [ "$(stat -c %Y ut)" -gt 1600000000 ]
+}
+t_holes() {
+  vt_need vfs_ops || return 77
+  dd if=/dev/zero of=ho bs=1M count=2 2>/dev/null && vfs_ops punch ho 0 1048576 || return 1
+  vt_eq "first data" 1048576 "$(vfs_ops seek data ho 0)" && vt_eq "first hole" 0 "$(vfs_ops seek hole ho 0)" &&
+    vt_eq size 2097152 "$(stat -c %s ho)"
+}
+t_copy_file_range() {
+  vt_need vfs_ops || return 77
+  dd if=/dev/urandom of=cp_src bs=64k count=4 2>/dev/null && vfs_ops copy cp_src cp_dst || return 1
+  vt_drop_caches && cmp cp_src cp_dst
+}
+t_unlinked_open() {
+  vt_need vfs_ops || return 77
+  vt_eq "unlinked file" "still here nlink=0" "$(vfs_ops unlinked un)" && [ ! -e un ]
+}
+t_tmpfile() {
+  vt_need vfs_ops || return 77
+  mkdir tf && vfs_ops tmpfile tf && vt_eq content tmp "$(cat tf/tmpfile-linked)"
+}
+t_names() {
+  n255=$(awk 'BEGIN { for (i = 0; i < 255; i++) printf "n" }')
+  : > "$n255" || { echo "a 255-byte name was refused"; return 1; }
+  if (: > "${"$"}{n255}x") 2>/dev/null; then echo "a 256-byte name was accepted"; return 1; fi
+  long=$(awk 'BEGIN { for (i = 0; i < 4000; i++) printf "t" }')
+  ln -s "$long" lsym && vt_drop_caches && back=$(readlink lsym) && vt_eq "symlink target length" 4000 "${"$"}{#back}"
+}
+t_umask_modes() {
+  (umask 027 && : > um_f && mkdir um_d) && vt_drop_caches || return 1
+  vt_eq "file mode" 640 "$(stat -c %a um_f)" && vt_eq "dir mode" 750 "$(stat -c %a um_d)"
+}
+
+check rename_noreplace t_rename_noreplace
+check rename_exchange t_rename_exchange
+check rename_whiteout t_rename_whiteout
+check rename_dirs t_rename_dirs
+check append_two_writers t_append_two_writers
+check o_trunc t_o_trunc
+check o_direct t_o_direct
+check links t_links
+check owner_of_new_files t_owner_of_new_files
+check permissions t_permissions
+check chmod_chown_non_root t_chmod_chown_non_root
+check setgid_dir t_setgid_dir
+check setgid_cleared t_setgid_cleared
+check suid_cleared_on_write t_suid_cleared_on_write
+check sticky t_sticky
+check utimens t_utimens
+check holes t_holes
+check copy_file_range t_copy_file_range
+check unlinked_open t_unlinked_open
+check tmpfile t_tmpfile
+check names t_names
+check umask_modes t_umask_modes
+
+expect_stat own/f uid gid
+expect_stat own/d uid gid mode
+expect_stat sg/f gid
+expect_stat sg/d gid mode
+expect_stat sgc/f gid mode
+expect_stat cc/f mode uid
+expect_stat sw mode
+expect_stat ut mtime
+expect_stat ho size
+expect_sha256 cp_dst
+expect_absent un
+expect_stat um_f mode
+exit 0
+`;
+
 /** The built-in workloads by name. */
 export const BUILTIN_WORKLOADS: Readonly<Record<BuiltinWorkloadName, Workload>> = {
   smoke: {
@@ -297,6 +600,19 @@ export const BUILTIN_WORKLOADS: Readonly<Record<BuiltinWorkloadName, Workload>> 
       "1000-entry dir, fifo, xattrs (set/get/list/remove), statfs, 64 MiB checksum, fsync, " +
       "fallocate",
     script: POSIX,
+  },
+  locks: {
+    name: "locks",
+    description: "two processes contend on fcntl (exclusive, ranges, shared, waiting, owner " +
+      "semantics) and flock locks; other I/O goes on while a lock waits",
+    script: LOCKS,
+  },
+  "posix_more": {
+    name: "posix_more",
+    description: "rename2 flags, O_APPEND by two writers, O_TRUNC, O_DIRECT, links, owners and " +
+      "permissions of other users, set-group-ID and sticky dirs, utimensat, holes, " +
+      "copy_file_range, unlinked and O_TMPFILE files, name limits",
+    script: POSIX_MORE,
   },
 };
 

@@ -135,3 +135,49 @@ Deno.test("vfstrace serve: command line", async () => {
   assert.equal(noDir.code, 2);
   assert.match(dec.decode(noDir.stderr), /--shared-dir/);
 });
+
+Deno.test("vfstrace serve: posix_more workload at least as good as the C virtiofsd, check for check", async () => {
+  const ours = await underServe("posix_more", ["--xattr"]);
+  let reference: Report;
+  try {
+    const c = await cli(["guest", "--virtiofsd", "--workload", "posix_more", "--json"]).output();
+    reference = JSON.parse(dec.decode(c.stdout)) as Report;
+  } finally {
+    await Deno.remove(ours.dir, { recursive: true });
+  }
+  assert.equal(ours.serveCode, 0, ours.serveStderr);
+  const table = [...reference.checks, ...reference.hostChecks].map((c) => {
+    const o = [...ours.report.checks, ...ours.report.hostChecks].find((x) => x.name === c.name);
+    return `${c.name.padEnd(24)} virtiofsd ${c.status.padEnd(4)} serve ${o?.status ?? "missing"}`;
+  });
+  console.log(table.join("\n"));
+  for (const c of [...reference.checks, ...reference.hostChecks]) {
+    if (c.status !== "ok") continue;
+    const o = [...ours.report.checks, ...ours.report.hostChecks].find((x) => x.name === c.name);
+    assert.equal(
+      o?.status,
+      "ok",
+      `${c.name}: virtiofsd passes, serve does not\n${summary(ours.report)}`,
+    );
+  }
+  // serve passes everything, O_TMPFILE included (the C virtiofsd answers it ENOSYS).
+  assert.equal(ours.report.passed, true, summary(ours.report));
+});
+
+Deno.test("vfstrace serve --writeback: the guest caches writes, the posix workload passes", async () => {
+  const capture = await Deno.makeTempFile({ suffix: ".pcapng" });
+  const ours = await underServe("posix", ["--xattr", "--writeback", "--capture", capture]);
+  try {
+    assert.equal(ours.serveCode, 0, ours.serveStderr);
+    assert.equal(ours.report.passed, true, summary(ours.report));
+    const init = await cli(["show", capture, "--op", "INIT", "-v"]).output();
+    assert.equal(init.code, 0, dec.decode(init.stderr));
+    // Negotiated: the reply's flags carry it.
+    const text = dec.decode(init.stdout);
+    const reply = text.slice(text.indexOf("reply:"));
+    assert.match(reply, /^\s+flags: .*\bWRITEBACK_CACHE\b/m, text);
+  } finally {
+    await Deno.remove(ours.dir, { recursive: true });
+    await Deno.remove(capture);
+  }
+});
