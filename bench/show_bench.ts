@@ -30,6 +30,7 @@
  *        [--sizes 250000,1000000] [--repeats N] [--tshark-repeats N]
  *        [--tshark-size N] [--skip-memory] [--skip-cli] [--skip-tshark]
  *        [--keep DIR (generate once, reuse)] [--vfstrace LAUNCHER (another checkout)]
+ *        [--against LAUNCHER (another checkout, run alternately: medians and ratios)]
  */
 import { CaptureWriter, decodeCapture, packRequestAux, RecordKind } from "../capture/mod.ts";
 import {
@@ -74,6 +75,8 @@ const TSHARK_TARGET = 20;
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const VFSTRACE = text("vfstrace") ?? `${ROOT}vfstrace`;
+/** Another launcher (a checkout of another revision) run alternately with this one, for ratios. */
+const AGAINST = text("against");
 const DISSECTOR = `${ROOT}contrib/wireshark/vfstrace.lua`;
 
 function median(xs: number[]): number {
@@ -700,23 +703,38 @@ async function throughCli(): Promise<void> {
       const rates: number[] = [];
       for (const [name, extra] of modes) {
         const runs: RunResult[] = [];
+        const others: RunResult[] = [];
         for (let i = 0; i < REPEATS; i++) {
           runs.push(await run(VFSTRACE, ["show", path, ...extra], { NO_COLOR: "1" }));
+          // Alternated with this checkout's runs: a busy spell hits both alike.
+          if (AGAINST !== undefined) {
+            others.push(await run(AGAINST, ["show", path, ...extra], { NO_COLOR: "1" }));
+          }
         }
         const s = median(runs.map((x) => x.seconds));
         const rss = Math.max(...runs.map((x) => x.rssBytes));
         // On a shared machine CPU time varies less than wall time: both are shown.
         const cpu = median(runs.map((x) => x.cpuSeconds));
         rates.push(records / s);
-        console.log(
-          `    ${(name + ":").padEnd(13)} ${s.toFixed(2).padStart(6)} s ${
+        const line = (label: string, s: number, rss: number, cpu: number) =>
+          `    ${(label + ":").padEnd(13)} ${s.toFixed(2).padStart(6)} s ${
             fmt(records / s).padStart(11)
           } records/s ` +
-            `${(records / s / TARGET).toFixed(2)}× target   peak RSS ${MiB(rss)}` +
-            (Number.isFinite(cpu)
-              ? `   CPU ${cpu.toFixed(2)} s (${fmt(records / cpu)} records per CPU-second)`
-              : ""),
-        );
+          `${(records / s / TARGET).toFixed(2)}× target   peak RSS ${MiB(rss)}` +
+          (Number.isFinite(cpu)
+            ? `   CPU ${cpu.toFixed(2)} s (${fmt(records / cpu)} records per CPU-second)`
+            : "");
+        console.log(line(name, s, rss, cpu));
+        if (AGAINST !== undefined) {
+          const os = median(others.map((x) => x.seconds));
+          const ocpu = median(others.map((x) => x.cpuSeconds));
+          console.log(line("  --against", os, Math.max(...others.map((x) => x.rssBytes)), ocpu));
+          console.log(
+            `      this checkout ÷ --against: wall ${(s / os).toFixed(3)}` +
+              (Number.isFinite(cpu) ? `, CPU ${(cpu / ocpu).toFixed(3)}` : "") +
+              " (below 1: this one is faster)",
+          );
+        }
       }
       measured.push({ path, records, show: rates[0]!, json: rates[1]! });
     }
