@@ -7,27 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { close, listenUnix, setCloexec } from "../../sys/mod.ts";
+import { type Check, LAUNCHER, waitForSocket } from "./_rig.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const LAUNCHER = `${ROOT}vfstrace`;
 const dec = new TextDecoder();
-
-interface Check {
-  name: string;
-  status: string;
-  detail: string;
-}
-
-async function waitForSocket(path: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await Deno.stat(path)).isSocket) return;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`no socket at ${path} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function serve(args: string[]): Deno.ChildProcess {
   return new Deno.Command(LAUNCHER, {

@@ -9,32 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { Virtiofsd } from "../../vm/mod.ts";
+import { LAUNCHER, type Report, waitForSocket } from "./_rig.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const LAUNCHER = `${ROOT}vfstrace`;
 const dec = new TextDecoder();
-
-interface Check {
-  name: string;
-  status: string;
-  detail: string;
-}
-interface Report {
-  passed: boolean;
-  checks: Check[];
-  hostChecks: Check[];
-}
-
-async function waitForSocket(path: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await Deno.stat(path)).isSocket) return;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`no socket at ${path} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function guest(socket: string, share: string): Promise<Report> {
   const g = await new Deno.Command(LAUNCHER, {

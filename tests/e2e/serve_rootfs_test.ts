@@ -15,21 +15,9 @@ import {
   prepareGuest,
   rootInitAppend,
 } from "../../vm/mod.ts";
+import { LAUNCHER, waitForSocket } from "./_rig.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const LAUNCHER = `${ROOT}vfstrace`;
 const dec = new TextDecoder();
-
-async function waitForSocket(path: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await Deno.stat(path)).isSocket) return;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`no socket at ${path} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const COMMON = String.raw`
 t_root() {

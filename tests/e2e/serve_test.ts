@@ -5,21 +5,9 @@
  * Needs what guest_virtiofsd_test.ts needs.
  */
 import assert from "node:assert/strict";
+import { CLI, type Report, waitForSocket } from "./_rig.ts";
 
-const CLI = new URL("../../cmd/vfstrace.ts", import.meta.url).pathname;
 const dec = new TextDecoder();
-
-interface Check {
-  name: string;
-  status: string;
-  detail: string;
-}
-
-interface Report {
-  passed: boolean;
-  checks: Check[];
-  hostChecks: Check[];
-}
 
 function cli(args: string[], stdout: "piped" | "null" = "piped"): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
@@ -29,17 +17,6 @@ function cli(args: string[], stdout: "piped" | "null" = "piped"): Deno.ChildProc
     stdout,
     stderr: "piped",
   }).spawn();
-}
-
-async function waitForSocket(path: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await Deno.stat(path)).isSocket) return;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`no socket at ${path} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Runs `workload` on a guest served by `vfstrace serve` (extra options given); returns both ends. */

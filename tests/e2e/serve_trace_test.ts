@@ -8,27 +8,9 @@
 import assert from "node:assert/strict";
 import { CaptureReader, RecordKind } from "../../capture/mod.ts";
 import { decodeReply, decodeRequest, type FuseRequest, FuseSession } from "../../decode/fuse.ts";
+import { LAUNCHER, type Report, waitForSocket } from "./_rig.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const LAUNCHER = `${ROOT}vfstrace`;
 const dec = new TextDecoder();
-
-interface Report {
-  passed: boolean;
-  checks: { name: string; status: string; detail: string }[];
-  hostChecks: { name: string; status: string; detail: string }[];
-}
-
-async function waitForSocket(path: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await Deno.stat(path)).isSocket) return;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`no socket at ${path} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 Deno.test("trace in front of serve: posix workload passes, capture paired", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vfstrace-e2e-traceserve-" });
