@@ -10,8 +10,7 @@
  * own permission checks grant: no extra check in the server, as in
  * virtiofsd's passthrough), IOCTL, POLL, BMAP (no block devices), SETUPMAPPING
  * and REMOVEMAPPING (DAX needs a shared memory window this device does not
- * offer), NOTIFY_REPLY, STATX (the kernel falls back to GETATTR),
- * COPY_FILE_RANGE_64, CUSE_INIT, unknown opcodes; the xattr family without
+ * offer), NOTIFY_REPLY, COPY_FILE_RANGE_64, CUSE_INIT, unknown opcodes; the xattr family without
  * `xattr`; GETLK/SETLK/SETLKW without `posixLock` (never sent then: the
  * kernel keeps locks local unless POSIX_LOCKS is negotiated).
  *
@@ -54,6 +53,9 @@ import {
   Seek,
   setxattr,
   type Stat,
+  statx,
+  StatxMask,
+  StatxSync,
   symlinkat,
   syncfs,
   SysError,
@@ -160,6 +162,8 @@ const OFFSET_MAX = 0x7fff_ffff_ffff_ffffn;
 const DIRENT_HEAD = 24;
 const ENTRY_OUT_SIZE = 128;
 const SETLKW_RETRY_MS = 10;
+/** statx fields `struct fuse_statx` carries: the basic ones and btime. */
+const STATX_CARRIED = StatxMask.BASIC_STATS | StatxMask.BTIME;
 
 const flag = (name: string): bigint => InitFlags.bit(name) ?? 0n;
 
@@ -538,6 +542,8 @@ export class FileServer {
           arg: { "attr_valid": this.#timeout, ...attrOf(fstat(fd)) },
         });
       }
+      case Opcode.STATX:
+        return this.#statx(req, w);
       case Opcode.SETATTR:
         return this.#setattr(req, w);
       case Opcode.READLINK: {
@@ -891,6 +897,59 @@ export class FileServer {
     }
     const handle = this.#handles.add(big(entry.nodeid), fd, false);
     return this.#reply(req, w, { arg: { ...entry, fh: handle.fh, "open_flags": 0 } });
+  }
+
+  /**
+   * STATX (Linux ≥ 6.6 guests, for btime): the host's statx of the inode.
+   * The basic fields are always asked for, as the guest kernel only takes
+   * attributes from a reply carrying all of them; the caller's sync mode is
+   * passed on, its other flags are not (the O_PATH fd is the file itself,
+   * never followed).
+   */
+  #statx(req: FuseRequest, w: readonly Uint8Array[]): number {
+    const a = req.arg ?? {};
+    const inode = this.#inode(req.header.nodeid);
+    const handle = (num(a.getattr_flags) & GETATTR_FH) !== 0
+      ? this.#handles.get(big(a.fh))
+      : undefined;
+    const fd = handle?.fd ?? inode.fd;
+    const sx = statx(
+      fd,
+      "",
+      At.EMPTY_PATH | At.SYMLINK_NOFOLLOW | (num(a.sx_flags) & StatxSync.TYPE),
+      (num(a.sx_mask) & STATX_CARRIED) | StatxMask.BASIC_STATS,
+    );
+    const time = (p: string, t: { sec: bigint; nsec: number }): StructInit => ({
+      [`${p}_sec`]: t.sec,
+      [`${p}_nsec`]: t.nsec,
+    });
+    return this.#reply(req, w, {
+      arg: {
+        "attr_valid": this.#timeout,
+        "attr_valid_nsec": 0,
+        flags: 0,
+        // Only what fuse_statx has room for: a host mount id means nothing to the guest.
+        mask: sx.mask & STATX_CARRIED,
+        blksize: sx.blksize,
+        attributes: sx.attributes,
+        nlink: sx.nlink,
+        uid: sx.uid,
+        gid: sx.gid,
+        mode: sx.mode,
+        ino: sx.ino,
+        size: sx.size,
+        blocks: sx.blocks,
+        "attributes_mask": sx.attributesMask,
+        ...time("atime", sx.atime),
+        ...time("btime", sx.btime),
+        ...time("ctime", sx.ctime),
+        ...time("mtime", sx.mtime),
+        "rdev_major": sx.rdevMajor,
+        "rdev_minor": sx.rdevMinor,
+        "dev_major": sx.devMajor,
+        "dev_minor": sx.devMinor,
+      },
+    });
   }
 
   #read(req: FuseRequest, w: readonly Uint8Array[]): number {

@@ -552,3 +552,59 @@ Deno.test("a cap on the fds a guest holds: EMFILE past it, room again after FORG
     await r.close();
   }
 });
+
+Deno.test("STATX: the host's statx of the inode, btime included, by fh too", async () => {
+  const r = await rig();
+  try {
+    await Deno.writeTextFile(`${r.dir}/f`, "0123456789");
+    await Deno.utime(`${r.dir}/f`, 1000, 2000);
+    await Deno.symlink("f", `${r.dir}/l`);
+    await r.init();
+    const node = nodeOf(ok(await r.call("LOOKUP", { names: ["f"] }), "LOOKUP"));
+    const STATX_BASIC_STATS = 0x7ff;
+    const STATX_BTIME = 0x800;
+    const STATX_MNT_ID = 0x1000;
+    const sx = ok(
+      await r.call("STATX", {
+        nodeid: node,
+        arg: { sx_mask: STATX_BTIME | STATX_MNT_ID, sx_flags: 0 },
+      }),
+      "STATX",
+    );
+    const st = await Deno.lstat(`${r.dir}/f`);
+    const mask = Number(sx.arg!.mask);
+    // The basic fields come whatever was asked; a host mount id never does.
+    assert.equal(mask & STATX_BASIC_STATS, STATX_BASIC_STATS);
+    assert.equal(mask & STATX_MNT_ID, 0);
+    assert.equal(sx.arg!.size, 10n);
+    assert.equal(sx.arg!.ino, BigInt(st.ino!));
+    assert.equal(sx.arg!.mode, st.mode);
+    assert.equal(sx.arg!.nlink, 1);
+    assert.equal(sx.arg!.atime_sec, 1000n);
+    assert.equal(sx.arg!.mtime_sec, 2000n);
+    if ((mask & STATX_BTIME) !== 0 && st.birthtime !== null) {
+      assert.equal(sx.arg!.btime_sec, BigInt(Math.floor(st.birthtime.getTime() / 1000)));
+    }
+    // By open handle (GETATTR_FH), after the name is gone.
+    const fh = fhOf(ok(await r.call("OPEN", { nodeid: node, arg: { flags: 0 } }), "OPEN"));
+    await Deno.remove(`${r.dir}/f`);
+    const byFh = ok(
+      await r.call("STATX", { nodeid: node, arg: { getattr_flags: 1, fh, sx_mask: 0 } }),
+      "STATX fh",
+    );
+    assert.equal(byFh.arg!.nlink, 0);
+    // A symlink is the link itself, not its target.
+    const ln = nodeOf(ok(await r.call("LOOKUP", { names: ["l"] }), "LOOKUP l"));
+    const sl = ok(
+      await r.call("STATX", { nodeid: ln, arg: { sx_mask: STATX_BASIC_STATS } }),
+      "STATX l",
+    );
+    assert.equal(Number(sl.arg!.mode) & 0o170000, 0o120000);
+    assert.equal(
+      (await r.call("STATX", { nodeid: 999n, arg: {} })).header.error,
+      -Errno.ESTALE,
+    );
+  } finally {
+    await r.close();
+  }
+});
