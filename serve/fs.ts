@@ -5,14 +5,17 @@
  * guest memory with one preadv, WRITE data from guest memory to the file with
  * one pwritev: no copy in between.
  *
+ * ACCESS is decided from the inode's mode bits and the caller's uid/gid
+ * (see {@link accessAllowed}): the server cannot take on the caller's
+ * credentials per request.
+ *
  * Opcodes answered ENOSYS, as the reference daemons do, so the guest kernel
- * falls back or remembers the lack: ACCESS (the kernel then grants what its
- * own permission checks grant: no extra check in the server, as in
- * virtiofsd's passthrough), IOCTL, POLL, BMAP (no block devices), SETUPMAPPING
- * and REMOVEMAPPING (DAX needs a shared memory window this device does not
- * offer), NOTIFY_REPLY, COPY_FILE_RANGE_64, CUSE_INIT, unknown opcodes; the xattr family without
- * `xattr`; GETLK/SETLK/SETLKW without `posixLock` (never sent then: the
- * kernel keeps locks local unless POSIX_LOCKS is negotiated).
+ * falls back or remembers the lack: IOCTL, POLL, BMAP (no block devices),
+ * SETUPMAPPING and REMOVEMAPPING (DAX needs a shared memory window this
+ * device does not offer), NOTIFY_REPLY, COPY_FILE_RANGE_64, CUSE_INIT,
+ * unknown opcodes; the xattr family without `xattr`; GETLK/SETLK/SETLKW
+ * without `posixLock` (never sent then: the kernel keeps locks local unless
+ * POSIX_LOCKS is negotiated).
  *
  * @module
  */
@@ -544,6 +547,21 @@ export class FileServer {
       }
       case Opcode.STATX:
         return this.#statx(req, w);
+      case Opcode.ACCESS: {
+        const st = fstat(this.#inode(h.nodeid).fd);
+        const mask = num(a.mask);
+        const type = st.mode & S.IFMT;
+        if (
+          (mask & ACCESS.W) !== 0 && this.#opts.readonly &&
+          (type === S.IFREG || type === S.IFDIR || type === S.IFLNK)
+        ) {
+          throw new FuseError(Errno.EROFS, "read-only share");
+        }
+        if (!accessAllowed(st, h.uid, h.gid, mask)) {
+          throw new FuseError(Errno.EACCES, `access ${mask} denied to ${h.uid}:${h.gid}`);
+        }
+        return this.#reply(req, w, {});
+      }
       case Opcode.SETATTR:
         return this.#setattr(req, w);
       case Opcode.READLINK: {
@@ -1235,6 +1253,31 @@ export class FileServer {
       this.#pending.set(unique, { unique, timer: setTimeout(tick, SETLKW_RETRY_MS), finish });
     });
   }
+}
+
+/** access(2) mask bits; 0 (F_OK) only asks whether the file exists. */
+const ACCESS = { X: 1, W: 2, R: 4 } as const;
+
+/**
+ * Whether the caller `uid`:`gid` may access `st` for `mask` (R/W/X bits), as
+ * the kernel's mode-bit check decides it: the owner's bits for the owner,
+ * else the group's for the group, else the others'. Root may read and write
+ * anything and execute anything with an x bit, and search any directory.
+ * An approximation: a FUSE request names one group only, so supplementary
+ * groups are not counted, and ACLs are not read.
+ */
+export function accessAllowed(st: Stat, uid: number, gid: number, mask: number): boolean {
+  const want = mask & (ACCESS.R | ACCESS.W | ACCESS.X);
+  if (want === 0) return true;
+  if (uid === 0) {
+    return (want & ACCESS.X) === 0 || (st.mode & S.IFMT) === S.IFDIR || (st.mode & 0o111) !== 0;
+  }
+  const bits = uid === st.uid
+    ? (st.mode >> 6) & 7
+    : gid === st.gid
+    ? (st.mode >> 3) & 7
+    : st.mode & 7;
+  return (want & ~bits) === 0;
 }
 
 function align8(n: number): number {

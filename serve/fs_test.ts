@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import type { FuseReply } from "../decode/fuse.ts";
 import { Errno } from "../sys/errno.ts";
+import type { Stat } from "../sys/mod.ts";
+import { accessAllowed } from "./fs.ts";
 import { rig } from "./_testing.ts";
 
 const enc = new TextEncoder();
@@ -606,5 +608,73 @@ Deno.test("STATX: the host's statx of the inode, btime included, by fh too", asy
     );
   } finally {
     await r.close();
+  }
+});
+
+Deno.test("ACCESS: the caller's owner/group/other bits, root's rules, F_OK, EROFS", async () => {
+  const st = (mode: number, uid = 1000, gid = 100): Stat => ({
+    dev: 0n,
+    ino: 1n,
+    nlink: 1n,
+    mode,
+    uid,
+    gid,
+    rdev: 0n,
+    size: 0n,
+    blksize: 4096,
+    blocks: 0n,
+    atime: 0n,
+    atimeNsec: 0,
+    mtime: 0n,
+    mtimeNsec: 0,
+    ctime: 0n,
+    ctimeNsec: 0,
+  });
+  const [X, W, R] = [1, 2, 4];
+  const f = st(0o100640);
+  assert.ok(accessAllowed(f, 1000, 5, R | W)); // owner rw-
+  assert.ok(!accessAllowed(f, 1000, 5, X));
+  assert.ok(accessAllowed(f, 2000, 100, R)); // group r--
+  assert.ok(!accessAllowed(f, 2000, 100, W));
+  assert.ok(!accessAllowed(f, 2000, 5, R)); // others ---
+  assert.ok(accessAllowed(f, 2000, 5, 0)); // F_OK
+  // The owner's bits apply to the owner even when the group's would allow more.
+  assert.ok(!accessAllowed(st(0o100070), 1000, 100, R));
+  // Root: read and write always, execute only with some x bit, search any directory.
+  assert.ok(accessAllowed(st(0o100000), 0, 0, R | W));
+  assert.ok(!accessAllowed(st(0o100600), 0, 0, X));
+  assert.ok(accessAllowed(st(0o100001), 0, 0, X));
+  assert.ok(accessAllowed(st(0o040000), 0, 0, X));
+
+  const r = await rig();
+  const ro = await rig({ readonly: true });
+  try {
+    await Deno.writeTextFile(`${r.dir}/f`, "x");
+    await Deno.chmod(`${r.dir}/f`, 0o604);
+    const owner = (await Deno.stat(`${r.dir}/f`)).uid!;
+    await r.init();
+    const node = nodeOf(ok(await r.call("LOOKUP", { names: ["f"] }), "LOOKUP"));
+    const access = async (mask: number, uid: number, gid: number) =>
+      (await r.call("ACCESS", { nodeid: node, uid, gid, arg: { mask } })).header.error;
+    const stranger = owner === 0 ? 4242 : owner + 1;
+    assert.equal(await access(R | W, owner, 4242), 0); // owner rw-
+    assert.equal(await access(R, stranger, 4242), 0); // others r--
+    assert.equal(await access(W, stranger, 4242), -Errno.EACCES);
+    assert.equal(await access(X, stranger, 4242), -Errno.EACCES);
+    assert.equal(await access(0, stranger, 4242), 0);
+    assert.equal(
+      (await r.call("ACCESS", { nodeid: 999n, arg: { mask: 0 } })).header.error,
+      -Errno.ESTALE,
+    );
+
+    await ro.init();
+    assert.equal((await ro.call("ACCESS", { nodeid: 1n, arg: { mask: R } })).header.error, 0);
+    assert.equal(
+      (await ro.call("ACCESS", { nodeid: 1n, arg: { mask: W } })).header.error,
+      -Errno.EROFS,
+    );
+  } finally {
+    await r.close();
+    await ro.close();
   }
 });
