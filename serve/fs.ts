@@ -153,7 +153,10 @@ const FATTR = {
   FH: 1 << 6,
   ATIME_NOW: 1 << 7,
   MTIME_NOW: 1 << 8,
+  KILL_SUIDGID: 1 << 11,
 } as const;
+const OPEN_KILL_SUIDGID = 1;
+const WRITE_KILL_SUIDGID = 4;
 const FOPEN = { DIRECT_IO: 1, KEEP_CACHE: 2, CACHE_DIR: 8 } as const;
 const GETATTR_FH = 1;
 const FSYNC_FDATASYNC = 1;
@@ -165,6 +168,7 @@ const OFFSET_MAX = 0x7fff_ffff_ffff_ffffn;
 const DIRENT_HEAD = 24;
 const ENTRY_OUT_SIZE = 128;
 const SETLKW_RETRY_MS = 10;
+const CAPABILITY_XATTR = new TextEncoder().encode("security.capability");
 /** statx fields `struct fuse_statx` carries: the basic ones and btime. */
 const STATX_CARRIED = StatxMask.BASIC_STATS | StatxMask.BTIME;
 
@@ -640,6 +644,7 @@ export class FileServer {
       case Opcode.WRITE: {
         this.#writable();
         const fd = this.#fd(a.fh, false);
+        if ((num(a.write_flags) & WRITE_KILL_SUIDGID) !== 0) this.#killPriv(fd);
         const n = pwritev(fd, req.data, big(a.offset));
         return this.#reply(req, w, { arg: { size: n } });
       }
@@ -770,6 +775,8 @@ export class FileServer {
     if (this.#opts.posixLock) want |= flag("POSIX_LOCKS");
     if (this.#opts.flock) want |= flag("FLOCK_LOCKS");
     if (this.#opts.announceSubmounts) want |= flag("SUBMOUNTS");
+    // The server clears set-id bits on write/truncate itself (see #killPriv).
+    want |= flag("HANDLE_KILLPRIV_V2");
     const flags = want & kernel;
     const maxPages = MAX_WRITE / PAGE;
     const len = this.#reply(req, w, {
@@ -845,6 +852,14 @@ export class FileServer {
     }
     const flags = dir ? O.RDONLY | O.DIRECTORY : this.#openFlags(num(req.arg?.flags));
     const fd = openat(At.FDCWD, procFdPath(inode.fd), flags);
+    if (!dir && (num(req.arg?.open_flags) & OPEN_KILL_SUIDGID) !== 0 && (flags & O.TRUNC) !== 0) {
+      try {
+        this.#killPriv(fd);
+      } catch (e) {
+        close(fd);
+        throw e;
+      }
+    }
     const handle = this.#handles.add(inode.id, fd, dir);
     let openFlags = 0;
     if (!dir) {
@@ -867,6 +882,10 @@ export class FileServer {
     let entry: StructInit;
     try {
       this.#own(parent, name, req);
+      // CREATE of an existing file with O_TRUNC truncates it: the same rule as OPEN.
+      if ((num(a.open_flags) & OPEN_KILL_SUIDGID) !== 0 && (flags & O.TRUNC) !== 0) {
+        this.#killPriv(fd);
+      }
       const { inode, stat } = this.#inodes.lookup(parent, name);
       let st = stat;
       if ((st.mode & 0o7777) !== mode && (num(a.flags) & O.EXCL) !== 0) {
@@ -915,6 +934,32 @@ export class FileServer {
     }
     const handle = this.#handles.add(big(entry.nodeid), fd, false);
     return this.#reply(req, w, { arg: { ...entry, fh: handle.fh, "open_flags": 0 } });
+  }
+
+  /**
+   * With HANDLE_KILLPRIV_V2 the guest kernel leaves to the server what it
+   * would do on a write or truncate by a caller without CAP_FSETID: clear
+   * set-user-ID, and set-group-ID when group-execute is set (without it the
+   * bit means mandatory locking, kept), on regular files; and drop
+   * security.capability. The server itself may hold CAP_FSETID, so the
+   * host kernel would not do it for us.
+   */
+  #killPriv(fd: number): void {
+    if (!this.#session.has("HANDLE_KILLPRIV_V2")) return;
+    const st = fstat(fd);
+    if ((st.mode & S.IFMT) !== S.IFREG) return;
+    let mode = st.mode & 0o7777 & ~0o4000;
+    if ((st.mode & 0o010) !== 0) mode &= ~0o2000;
+    const path = procFdPath(fd);
+    if (mode !== (st.mode & 0o7777)) fchmodat(At.FDCWD, path, mode);
+    try {
+      removexattr(path, CAPABILITY_XATTR);
+    } catch (e) {
+      const errno = errnoOf(e);
+      // None there, or no xattrs here, or no CAP_SETFCAP (the host kernel's own write and
+      // truncate drop it then, whoever writes): nothing more to do.
+      if (errno !== Errno.ENODATA && errno !== Errno.EOPNOTSUPP && errno !== Errno.EPERM) throw e;
+    }
   }
 
   /**
@@ -1013,6 +1058,10 @@ export class FileServer {
           close(fd);
         }
       }
+    }
+    // A truncate by a caller without CAP_FSETID; a mode given in the same request wins.
+    if ((valid & FATTR.KILL_SUIDGID) !== 0 && (valid & FATTR.MODE) === 0) {
+      this.#killPriv(handle?.fd ?? inode.fd);
     }
     if ((valid & (FATTR.ATIME | FATTR.MTIME)) !== 0) {
       const t = (set: number, now: number, sec: unknown, nsec: unknown): TimeSpec =>

@@ -5,9 +5,10 @@
 import assert from "node:assert/strict";
 import type { FuseReply } from "../decode/fuse.ts";
 import { Errno } from "../sys/errno.ts";
-import type { Stat } from "../sys/mod.ts";
+import { getxattr, setxattr, type Stat } from "../sys/mod.ts";
+import { InitFlags } from "../decode/fuse.ts";
 import { accessAllowed } from "./fs.ts";
-import { rig } from "./_testing.ts";
+import { allInitFlags, rig } from "./_testing.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -676,5 +677,111 @@ Deno.test("ACCESS: the caller's owner/group/other bits, root's rules, F_OK, EROF
   } finally {
     await r.close();
     await ro.close();
+  }
+});
+
+Deno.test("HANDLE_KILLPRIV_V2: WRITE, SETATTR and OPEN with the kill flag clear set-id bits and file caps", async () => {
+  const r = await rig();
+  try {
+    const mk = async (name: string, mode: number) => {
+      await Deno.writeTextFile(`${r.dir}/${name}`, "0123456789");
+      await Deno.chmod(`${r.dir}/${name}`, mode);
+    };
+    const mode = async (name: string) => (await Deno.stat(`${r.dir}/${name}`)).mode! & 0o7777;
+    await mk("w", 0o6755);
+    await mk("w-nox", 0o6644);
+    await mk("keep", 0o4755);
+    await mk("t", 0o6775);
+    await mk("o", 0o4755);
+    // A file capability (v2, CAP_NET_BIND_SERVICE), where the host allows one.
+    const cap = new Uint8Array(20);
+    new DataView(cap.buffer).setUint32(0, 0x0200_0001, true);
+    new DataView(cap.buffer).setUint32(4, 1 << 10, true);
+    let caps = true;
+    try {
+      setxattr(`${r.dir}/w`, "security.capability", cap, 0);
+    } catch {
+      caps = false;
+    }
+    const init = ok(await r.init(), "INIT");
+    const flags = BigInt(init.arg!.flags as number) | (BigInt(init.arg!.flags2 as number) << 32n);
+    assert.ok((flags & InitFlags.bit("HANDLE_KILLPRIV_V2")!) !== 0n);
+    const open = async (name: string, flags = 2, openFlags = 0) => {
+      const node = nodeOf(ok(await r.call("LOOKUP", { names: [name] }), "LOOKUP"));
+      const o = ok(
+        await r.call("OPEN", { nodeid: node, arg: { flags, open_flags: openFlags } }),
+        "OPEN",
+      );
+      return { node, fh: fhOf(o) };
+    };
+    const write = async (name: string, writeFlags: number) => {
+      const { node, fh } = await open(name);
+      ok(
+        await r.call("WRITE", {
+          nodeid: node,
+          arg: { fh, offset: 0, write_flags: writeFlags },
+          data: enc.encode("x"),
+        }),
+        "WRITE",
+      );
+    };
+    const WRITE_KILL_SUIDGID = 4;
+    await write("w", WRITE_KILL_SUIDGID);
+    assert.equal(await mode("w"), 0o755);
+    if (caps) {
+      assert.throws(() => getxattr(`${r.dir}/w`, "security.capability", null));
+    }
+    // Set-group-ID without group-execute is not a privilege: kept.
+    await write("w-nox", WRITE_KILL_SUIDGID);
+    assert.equal(await mode("w-nox"), 0o2644);
+    // Without the flag (a caller with CAP_FSETID) nothing changes.
+    await write("keep", 0);
+    assert.equal(await mode("keep"), 0o4755);
+
+    const FATTR_SIZE = 8;
+    const FATTR_KILL_SUIDGID = 1 << 11;
+    const t = nodeOf(ok(await r.call("LOOKUP", { names: ["t"] }), "LOOKUP t"));
+    ok(
+      await r.call("SETATTR", {
+        nodeid: t,
+        arg: { valid: FATTR_SIZE | FATTR_KILL_SUIDGID, size: 3 },
+      }),
+      "SETATTR",
+    );
+    assert.equal(await mode("t"), 0o775);
+    assert.equal((await Deno.stat(`${r.dir}/t`)).size, 3);
+
+    const O_TRUNC = 0o1000;
+    const OPEN_KILL_SUIDGID = 1;
+    await open("o", 2, OPEN_KILL_SUIDGID); // no O_TRUNC: nothing to kill
+    assert.equal(await mode("o"), 0o4755);
+    await open("o", 2 | O_TRUNC, OPEN_KILL_SUIDGID);
+    assert.equal(await mode("o"), 0o755);
+    assert.equal((await Deno.stat(`${r.dir}/o`)).size, 0);
+  } finally {
+    await r.close();
+  }
+
+  // Not negotiated: the flags are not the server's business.
+  const r2 = await rig();
+  try {
+    await Deno.writeTextFile(`${r2.dir}/w`, "x");
+    await Deno.chmod(`${r2.dir}/w`, 0o4755);
+    await r2.init(38, allInitFlags() & ~InitFlags.bit("HANDLE_KILLPRIV_V2")!);
+    const node = nodeOf(ok(await r2.call("LOOKUP", { names: ["w"] }), "LOOKUP"));
+    const fh = fhOf(ok(await r2.call("OPEN", { nodeid: node, arg: { flags: 2 } }), "OPEN"));
+    ok(
+      await r2.call("WRITE", {
+        nodeid: node,
+        arg: { fh, offset: 0, write_flags: 4 },
+        data: enc.encode("y"),
+      }),
+      "WRITE",
+    );
+    const uid = Deno.uid();
+    // A root server keeps the bit (CAP_FSETID); an unprivileged one sees the host clear it.
+    if (uid === 0) assert.equal((await Deno.stat(`${r2.dir}/w`)).mode! & 0o7777, 0o4755);
+  } finally {
+    await r2.close();
   }
 });
