@@ -107,6 +107,11 @@ export interface FileServerOptions {
   posixLock?: boolean;
   /** Serve flock(2) locks (negotiates FLOCK_LOCKS). */
   flock?: boolean;
+  /**
+   * POSIX ACLs (negotiates POSIX_ACL; needs `xattr`): the guest checks and
+   * sets them, as system.posix_acl_* xattrs passed through to the host.
+   */
+  posixAcl?: boolean;
   /** Let the guest cache writes (negotiates WRITEBACK_CACHE). */
   writeback?: boolean;
   /** Allow opening device nodes (default false: EPERM). */
@@ -169,6 +174,9 @@ const DIRENT_HEAD = 24;
 const ENTRY_OUT_SIZE = 128;
 const SETLKW_RETRY_MS = 10;
 const CAPABILITY_XATTR = new TextEncoder().encode("security.capability");
+const ACL_ACCESS = "system.posix_acl_access";
+const ACL_DEFAULT = new TextEncoder().encode("system.posix_acl_default");
+const SETXATTR_ACL_KILL_SGID = 1;
 /** statx fields `struct fuse_statx` carries: the basic ones and btime. */
 const STATX_CARRIED = StatxMask.BASIC_STATS | StatxMask.BTIME;
 
@@ -501,6 +509,31 @@ export class FileServer {
     return this.#inodes.lookup(parent, nameBytes(name));
   }
 
+  /**
+   * The mode to create an entry with in `parent`, and whether to force it
+   * afterwards (our own umask may have cut bits). With POSIX ACLs the guest
+   * leaves the umask to the server: a parent with a default ACL gives the
+   * new entry its permissions (the host kernel combines it with the mode,
+   * ignoring any umask), otherwise the caller's umask applies.
+   */
+  #createMode(parent: Inode, a: Record<string, unknown>): { mode: number; exact: boolean } {
+    const mode = num(a.mode);
+    if (this.#session.has("POSIX_ACL") === true && this.#hasDefaultAcl(parent)) {
+      return { mode, exact: false };
+    }
+    return { mode: mode & ~num(a.umask), exact: true };
+  }
+
+  #hasDefaultAcl(dir: Inode): boolean {
+    try {
+      return getxattr(procFdPath(dir.fd), ACL_DEFAULT, null) > 0;
+    } catch (e) {
+      const errno = errnoOf(e);
+      if (errno === Errno.ENODATA || errno === Errno.EOPNOTSUPP) return false;
+      throw e;
+    }
+  }
+
   /** After creating an entry: the caller's ownership (when we may give it) and exact mode. */
   #own(parent: Inode, name: Uint8Array, req: FuseRequest): void {
     if (!this.#asRoot) return;
@@ -584,19 +617,19 @@ export class FileServer {
         this.#writable();
         const parent = this.#inode(h.nodeid);
         const name = newName(req.names[0] ?? "");
-        const mode = num(a.mode) & ~num(a.umask);
+        const { mode, exact } = this.#createMode(parent, a);
         mknodat(parent.fd, name, mode, BigInt(num(a.rdev)));
         this.#own(parent, name, req);
-        return this.#created(req, w, parent, name, mode & 0o7777);
+        return this.#created(req, w, parent, name, exact ? mode & 0o7777 : undefined);
       }
       case Opcode.MKDIR: {
         this.#writable();
         const parent = this.#inode(h.nodeid);
         const name = newName(req.names[0] ?? "");
-        const mode = num(a.mode) & ~num(a.umask) & 0o7777;
-        mkdirat(parent.fd, name, mode);
+        const { mode, exact } = this.#createMode(parent, a);
+        mkdirat(parent.fd, name, mode & 0o7777);
         this.#own(parent, name, req);
-        return this.#created(req, w, parent, name, mode);
+        return this.#created(req, w, parent, name, exact ? mode & 0o7777 : undefined);
       }
       case Opcode.UNLINK:
       case Opcode.RMDIR: {
@@ -777,6 +810,8 @@ export class FileServer {
     if (this.#opts.announceSubmounts) want |= flag("SUBMOUNTS");
     // The server clears set-id bits on write/truncate itself (see #killPriv).
     want |= flag("HANDLE_KILLPRIV_V2");
+    if (this.#opts.xattr) want |= flag("SETXATTR_EXT");
+    if (this.#opts.xattr && this.#opts.posixAcl) want |= flag("POSIX_ACL");
     const flags = want & kernel;
     const maxPages = MAX_WRITE / PAGE;
     const len = this.#reply(req, w, {
@@ -874,7 +909,8 @@ export class FileServer {
     const a = req.arg ?? {};
     const parent = this.#inode(req.header.nodeid);
     const name = newName(req.names[0] ?? "");
-    const mode = num(a.mode) & ~num(a.umask) & 0o7777;
+    const created = this.#createMode(parent, a);
+    const mode = created.mode & 0o7777;
     const flags = this.#writebackFlags(
       (num(a.flags) & ~(O.NOCTTY | O.PATH)) | O.CREAT | O.NOFOLLOW,
     );
@@ -888,7 +924,7 @@ export class FileServer {
       }
       const { inode, stat } = this.#inodes.lookup(parent, name);
       let st = stat;
-      if ((st.mode & 0o7777) !== mode && (num(a.flags) & O.EXCL) !== 0) {
+      if (created.exact && (st.mode & 0o7777) !== mode && (num(a.flags) & O.EXCL) !== 0) {
         fchmodat(At.FDCWD, procFdPath(inode.fd), mode);
         st = fstat(inode.fd);
       }
@@ -909,7 +945,8 @@ export class FileServer {
     this.#writable();
     const a = req.arg ?? {};
     const parent = this.#inode(req.header.nodeid);
-    const mode = num(a.mode) & ~num(a.umask) & 0o7777;
+    const created = this.#createMode(parent, a);
+    const mode = created.mode & 0o7777;
     const flags = (num(a.flags) & ~(O.NOCTTY | O.PATH | O.CREAT | O.CLOEXEC | O.DIRECTORY)) |
       O.TMPFILE;
     const fd = openat(parent.fd, ".", flags, mode);
@@ -923,7 +960,7 @@ export class FileServer {
       const path = openat(At.FDCWD, procFdPath(fd), O.PATH);
       let st = fstat(path);
       const inode = this.#inodes.adopt(path, st);
-      if ((st.mode & 0o7777) !== mode) {
+      if (created.exact && (st.mode & 0o7777) !== mode) {
         fchmodat(At.FDCWD, procFdPath(inode.fd), mode);
         st = fstat(inode.fd);
       }
@@ -1144,6 +1181,15 @@ export class FileServer {
         this.#writable();
         const value = req.data.length === 1 ? req.data[0]! : concat(req.data);
         setxattr(path, name, value, num(a.flags));
+        // Setting an access ACL by a caller outside the file's group, without CAP_FSETID:
+        // the kernel would drop set-group-ID; the host does not for us, who may hold it.
+        if (
+          (num(a.setxattr_flags) & SETXATTR_ACL_KILL_SGID) !== 0 &&
+          req.names[0] === ACL_ACCESS && this.#session.has("SETXATTR_EXT") === true
+        ) {
+          const st = fstat(inode.fd);
+          if ((st.mode & 0o2000) !== 0) fchmodat(At.FDCWD, path, st.mode & 0o7777 & ~0o2000);
+        }
         return this.#reply(req, w, {});
       }
       default:

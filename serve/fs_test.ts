@@ -785,3 +785,109 @@ Deno.test("HANDLE_KILLPRIV_V2: WRITE, SETATTR and OPEN with the kill flag clear 
     await r2.close();
   }
 });
+
+/** A minimal POSIX ACL as the system.posix_acl_* xattr value: owner, group, others. */
+function minimalAcl(user: number, group: number, other: number): Uint8Array {
+  const b = new Uint8Array(4 + 3 * 8);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, 2, true);
+  [[0x01, user], [0x04, group], [0x20, other]].forEach(([tag, perm], i) => {
+    v.setUint16(4 + i * 8, tag!, true);
+    v.setUint16(6 + i * 8, perm!, true);
+    v.setUint32(8 + i * 8, 0xffff_ffff, true);
+  });
+  return b;
+}
+
+Deno.test("POSIX_ACL and SETXATTR_EXT: negotiated with xattr, default ACLs replace the umask, ACL_KILL_SGID", async () => {
+  const r = await rig({ xattr: true, posixAcl: true });
+  try {
+    await Deno.mkdir(`${r.dir}/d`);
+    await Deno.chmod(`${r.dir}/d`, 0o2775);
+    const init = ok(await r.init(), "INIT");
+    const flags = BigInt(init.arg!.flags as number) | (BigInt(init.arg!.flags2 as number) << 32n);
+    for (const f of ["POSIX_ACL", "SETXATTR_EXT"]) {
+      assert.ok((flags & InitFlags.bit(f)!) !== 0n, f);
+    }
+    assert.equal(r.device.server.session.has("SETXATTR_EXT"), true);
+    const d = nodeOf(ok(await r.call("LOOKUP", { names: ["d"] }), "LOOKUP"));
+    // A default ACL u::rwx,g::r-x,o::--- on d, set through the server (extended setxattr_in).
+    ok(
+      await r.call("SETXATTR", {
+        nodeid: d,
+        names: ["system.posix_acl_default"],
+        arg: { flags: 0, setxattr_flags: 0 },
+        data: minimalAcl(7, 5, 0),
+      }),
+      "SETXATTR default",
+    );
+    const got = ok(
+      await r.call("GETXATTR", {
+        nodeid: d,
+        names: ["system.posix_acl_default"],
+        arg: { size: 64 },
+      }),
+      "GETXATTR default",
+    );
+    assert.deepEqual(got.data[0], minimalAcl(7, 5, 0));
+    // Inside d the default ACL, not the umask, cuts the mode: 0666 → 0640, 0777 → 0750.
+    const cr = ok(
+      await r.call("CREATE", {
+        nodeid: d,
+        names: ["f"],
+        arg: { flags: 0o102, mode: 0o100666, umask: 0o077 },
+      }),
+      "CREATE",
+    );
+    assert.equal(Number(cr.arg!.mode) & 0o777, 0o640);
+    ok(
+      await r.call("MKDIR", { nodeid: d, names: ["sub"], arg: { mode: 0o777, umask: 0o077 } }),
+      "MKDIR",
+    );
+    assert.equal((await Deno.stat(`${r.dir}/d/sub`)).mode! & 0o777, 0o750);
+    // Outside, the umask applies as before.
+    ok(
+      await r.call("MKDIR", { names: ["plain"], arg: { mode: 0o777, umask: 0o027 } }),
+      "MKDIR plain",
+    );
+    assert.equal((await Deno.stat(`${r.dir}/plain`)).mode! & 0o777, 0o750);
+
+    // An access ACL set by a caller outside the group: set-group-ID goes.
+    const SETXATTR_ACL_KILL_SGID = 1;
+    ok(
+      await r.call("SETXATTR", {
+        nodeid: d,
+        names: ["system.posix_acl_access"],
+        arg: { flags: 0, setxattr_flags: 0 },
+        data: minimalAcl(7, 7, 5),
+      }),
+      "SETXATTR access",
+    );
+    assert.equal((await Deno.stat(`${r.dir}/d`)).mode! & 0o7777, 0o2775);
+    ok(
+      await r.call("SETXATTR", {
+        nodeid: d,
+        names: ["system.posix_acl_access"],
+        arg: { flags: 0, setxattr_flags: SETXATTR_ACL_KILL_SGID },
+        data: minimalAcl(7, 5, 5),
+      }),
+      "SETXATTR access kill",
+    );
+    assert.equal((await Deno.stat(`${r.dir}/d`)).mode! & 0o7777, 0o755);
+  } finally {
+    await r.close();
+  }
+  // Without posixAcl (or without xattr) neither ACLs nor, without xattr, SETXATTR_EXT.
+  for (const [opts, ext] of [[{ xattr: true }, true], [{ posixAcl: true }, false]] as const) {
+    const r2 = await rig(opts);
+    try {
+      const init = ok(await r2.init(), "INIT");
+      const flags = BigInt(init.arg!.flags as number) |
+        (BigInt(init.arg!.flags2 as number) << 32n);
+      assert.equal((flags & InitFlags.bit("POSIX_ACL")!) !== 0n, false);
+      assert.equal((flags & InitFlags.bit("SETXATTR_EXT")!) !== 0n, ext);
+    } finally {
+      await r2.close();
+    }
+  }
+});
