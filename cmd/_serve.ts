@@ -46,6 +46,7 @@ interface ServeOptions {
   socketGroup?: string | undefined;
   persist?: boolean | undefined;
   writeback?: boolean | undefined;
+  posixAcl?: boolean | undefined;
   capture?: string | undefined;
   snaplen?: number | undefined;
   tag?: string | undefined;
@@ -81,6 +82,8 @@ export interface ServeSettings {
   flock: boolean;
   /** Writeback caching in the guest. */
   writeback: boolean;
+  /** POSIX ACLs. */
+  posixAcl: boolean;
 }
 
 /** Parses virtiofsd's `-o` options (comma-separated, repeatable). Throws CliError. */
@@ -138,6 +141,12 @@ export function parseDashO(values: readonly string[]): Partial<ServeSettings> {
         case "writeback":
           out.writeback = true;
           break;
+        case "posix_acl":
+          out.posixAcl = true;
+          break;
+        case "no_posix_acl":
+          out.posixAcl = false;
+          break;
         case "no_writeback":
           out.writeback = false;
           break;
@@ -151,7 +160,8 @@ export function parseDashO(values: readonly string[]): Partial<ServeSettings> {
         default:
           throw new CliError(
             `-o ${item}: unknown option (known: source=, cache=, sandbox=, xattr, no_xattr, ` +
-              `flock, no_flock, posix_lock, no_posix_lock, writeback, no_writeback)`,
+              `flock, no_flock, posix_lock, no_posix_lock, writeback, no_writeback, posix_acl, ` +
+              `no_posix_acl)`,
             ExitCode.Usage,
           );
       }
@@ -186,6 +196,10 @@ export function serveCommand(): Command {
         .choices(CACHE_CHOICES),
     )
     .option("--xattr", "serve extended attributes")
+    .option(
+      "--posix-acl",
+      "serve POSIX ACLs: the guest checks and sets them (or -o posix_acl; needs --xattr)",
+    )
     .option("--readonly", "refuse every change (EROFS)")
     .option("--writeback", "let the guest cache writes (or -o writeback)")
     .option("--announce-submounts", "tell the guest about mount points below the shared directory")
@@ -229,9 +243,9 @@ start it as a <filesystem>'s <binary path=…> (docs/serve.md). -o sandbox= is
 accepted and changes nothing: the server does not pivot into the shared
 directory; it confines every access to it by resolving names one component at
 a time from O_PATH fds, never following a symlink. Opcodes this server
-answers ENOSYS, as the reference daemons do: ACCESS, IOCTL, POLL, BMAP,
-SETUPMAPPING/REMOVEMAPPING (DAX), STATX, COPY_FILE_RANGE_64; the xattr
-family without --xattr.
+answers ENOSYS, as the reference daemons do: IOCTL, POLL, BMAP,
+SETUPMAPPING/REMOVEMAPPING (DAX), COPY_FILE_RANGE_64; the xattr family
+without --xattr.
 
 Exit status: 0 the front-end disconnected, 1 the session failed, 2 bad usage,
 3 the shared directory or socket is unusable.
@@ -254,6 +268,12 @@ async function runServeCommand(opts: ServeOptions): Promise<void> {
   const sharedDir = opts.sharedDir ?? dashO.sharedDir;
   if (sharedDir === undefined) {
     throw new CliError("give --shared-dir DIR (or -o source=DIR)", ExitCode.Usage);
+  }
+  const xattr = opts.xattr === true || dashO.xattr === true;
+  const posixAcl = opts.posixAcl === true || dashO.posixAcl === true;
+  if (posixAcl && !xattr) {
+    // ACLs travel as system.posix_acl_* xattrs.
+    throw new CliError("--posix-acl (-o posix_acl) needs --xattr (-o xattr)", ExitCode.Usage);
   }
   let listen: ServeListen;
   if (opts.socketPath !== undefined) listen = { socketPath: opts.socketPath };
@@ -302,7 +322,8 @@ async function runServeCommand(opts: ServeOptions): Promise<void> {
       listen,
       sharedDir,
       cache: cacheMode(opts.cache) ?? dashO.cache ?? "auto",
-      xattr: opts.xattr === true || dashO.xattr === true,
+      xattr,
+      posixAcl,
       readonly: opts.readonly === true,
       announceSubmounts: opts.announceSubmounts === true,
       posixLock: dashO.posixLock === true,

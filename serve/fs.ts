@@ -5,15 +5,17 @@
  * guest memory with one preadv, WRITE data from guest memory to the file with
  * one pwritev: no copy in between.
  *
+ * ACCESS is decided from the inode's mode bits and the caller's uid/gid
+ * (see {@link accessAllowed}): the server cannot take on the caller's
+ * credentials per request.
+ *
  * Opcodes answered ENOSYS, as the reference daemons do, so the guest kernel
- * falls back or remembers the lack: ACCESS (the kernel then grants what its
- * own permission checks grant: no extra check in the server, as in
- * virtiofsd's passthrough), IOCTL, POLL, BMAP (no block devices), SETUPMAPPING
- * and REMOVEMAPPING (DAX needs a shared memory window this device does not
- * offer), NOTIFY_REPLY, STATX (the kernel falls back to GETATTR),
- * COPY_FILE_RANGE_64, CUSE_INIT, unknown opcodes; the xattr family without
- * `xattr`; GETLK/SETLK/SETLKW without `posixLock` (never sent then: the
- * kernel keeps locks local unless POSIX_LOCKS is negotiated).
+ * falls back or remembers the lack: IOCTL, POLL, BMAP (no block devices),
+ * SETUPMAPPING and REMOVEMAPPING (DAX needs a shared memory window this
+ * device does not offer), NOTIFY_REPLY, COPY_FILE_RANGE_64, CUSE_INIT,
+ * unknown opcodes; the xattr family without `xattr`; GETLK/SETLK/SETLKW
+ * without `posixLock` (never sent then: the kernel keeps locks local unless
+ * POSIX_LOCKS is negotiated).
  *
  * @module
  */
@@ -54,6 +56,9 @@ import {
   Seek,
   setxattr,
   type Stat,
+  statx,
+  StatxMask,
+  StatxSync,
   symlinkat,
   syncfs,
   SysError,
@@ -102,6 +107,11 @@ export interface FileServerOptions {
   posixLock?: boolean;
   /** Serve flock(2) locks (negotiates FLOCK_LOCKS). */
   flock?: boolean;
+  /**
+   * POSIX ACLs (negotiates POSIX_ACL; needs `xattr`): the guest checks and
+   * sets them, as system.posix_acl_* xattrs passed through to the host.
+   */
+  posixAcl?: boolean;
   /** Let the guest cache writes (negotiates WRITEBACK_CACHE). */
   writeback?: boolean;
   /** Allow opening device nodes (default false: EPERM). */
@@ -148,7 +158,10 @@ const FATTR = {
   FH: 1 << 6,
   ATIME_NOW: 1 << 7,
   MTIME_NOW: 1 << 8,
+  KILL_SUIDGID: 1 << 11,
 } as const;
+const OPEN_KILL_SUIDGID = 1;
+const WRITE_KILL_SUIDGID = 4;
 const FOPEN = { DIRECT_IO: 1, KEEP_CACHE: 2, CACHE_DIR: 8 } as const;
 const GETATTR_FH = 1;
 const FSYNC_FDATASYNC = 1;
@@ -160,6 +173,12 @@ const OFFSET_MAX = 0x7fff_ffff_ffff_ffffn;
 const DIRENT_HEAD = 24;
 const ENTRY_OUT_SIZE = 128;
 const SETLKW_RETRY_MS = 10;
+const CAPABILITY_XATTR = new TextEncoder().encode("security.capability");
+const ACL_ACCESS = "system.posix_acl_access";
+const ACL_DEFAULT = new TextEncoder().encode("system.posix_acl_default");
+const SETXATTR_ACL_KILL_SGID = 1;
+/** statx fields `struct fuse_statx` carries: the basic ones and btime. */
+const STATX_CARRIED = StatxMask.BASIC_STATS | StatxMask.BTIME;
 
 const flag = (name: string): bigint => InitFlags.bit(name) ?? 0n;
 
@@ -490,6 +509,31 @@ export class FileServer {
     return this.#inodes.lookup(parent, nameBytes(name));
   }
 
+  /**
+   * The mode to create an entry with in `parent`, and whether to force it
+   * afterwards (our own umask may have cut bits). With POSIX ACLs the guest
+   * leaves the umask to the server: a parent with a default ACL gives the
+   * new entry its permissions (the host kernel combines it with the mode,
+   * ignoring any umask), otherwise the caller's umask applies.
+   */
+  #createMode(parent: Inode, a: Record<string, unknown>): { mode: number; exact: boolean } {
+    const mode = num(a.mode);
+    if (this.#session.has("POSIX_ACL") === true && this.#hasDefaultAcl(parent)) {
+      return { mode, exact: false };
+    }
+    return { mode: mode & ~num(a.umask), exact: true };
+  }
+
+  #hasDefaultAcl(dir: Inode): boolean {
+    try {
+      return getxattr(procFdPath(dir.fd), ACL_DEFAULT, null) > 0;
+    } catch (e) {
+      const errno = errnoOf(e);
+      if (errno === Errno.ENODATA || errno === Errno.EOPNOTSUPP) return false;
+      throw e;
+    }
+  }
+
   /** After creating an entry: the caller's ownership (when we may give it) and exact mode. */
   #own(parent: Inode, name: Uint8Array, req: FuseRequest): void {
     if (!this.#asRoot) return;
@@ -538,6 +582,23 @@ export class FileServer {
           arg: { "attr_valid": this.#timeout, ...attrOf(fstat(fd)) },
         });
       }
+      case Opcode.STATX:
+        return this.#statx(req, w);
+      case Opcode.ACCESS: {
+        const st = fstat(this.#inode(h.nodeid).fd);
+        const mask = num(a.mask);
+        const type = st.mode & S.IFMT;
+        if (
+          (mask & ACCESS.W) !== 0 && this.#opts.readonly &&
+          (type === S.IFREG || type === S.IFDIR || type === S.IFLNK)
+        ) {
+          throw new FuseError(Errno.EROFS, "read-only share");
+        }
+        if (!accessAllowed(st, h.uid, h.gid, mask)) {
+          throw new FuseError(Errno.EACCES, `access ${mask} denied to ${h.uid}:${h.gid}`);
+        }
+        return this.#reply(req, w, {});
+      }
       case Opcode.SETATTR:
         return this.#setattr(req, w);
       case Opcode.READLINK: {
@@ -556,19 +617,19 @@ export class FileServer {
         this.#writable();
         const parent = this.#inode(h.nodeid);
         const name = newName(req.names[0] ?? "");
-        const mode = num(a.mode) & ~num(a.umask);
+        const { mode, exact } = this.#createMode(parent, a);
         mknodat(parent.fd, name, mode, BigInt(num(a.rdev)));
         this.#own(parent, name, req);
-        return this.#created(req, w, parent, name, mode & 0o7777);
+        return this.#created(req, w, parent, name, exact ? mode & 0o7777 : undefined);
       }
       case Opcode.MKDIR: {
         this.#writable();
         const parent = this.#inode(h.nodeid);
         const name = newName(req.names[0] ?? "");
-        const mode = num(a.mode) & ~num(a.umask) & 0o7777;
-        mkdirat(parent.fd, name, mode);
+        const { mode, exact } = this.#createMode(parent, a);
+        mkdirat(parent.fd, name, mode & 0o7777);
         this.#own(parent, name, req);
-        return this.#created(req, w, parent, name, mode);
+        return this.#created(req, w, parent, name, exact ? mode & 0o7777 : undefined);
       }
       case Opcode.UNLINK:
       case Opcode.RMDIR: {
@@ -616,6 +677,7 @@ export class FileServer {
       case Opcode.WRITE: {
         this.#writable();
         const fd = this.#fd(a.fh, false);
+        if ((num(a.write_flags) & WRITE_KILL_SUIDGID) !== 0) this.#killPriv(fd);
         const n = pwritev(fd, req.data, big(a.offset));
         return this.#reply(req, w, { arg: { size: n } });
       }
@@ -746,6 +808,10 @@ export class FileServer {
     if (this.#opts.posixLock) want |= flag("POSIX_LOCKS");
     if (this.#opts.flock) want |= flag("FLOCK_LOCKS");
     if (this.#opts.announceSubmounts) want |= flag("SUBMOUNTS");
+    // The server clears set-id bits on write/truncate itself (see #killPriv).
+    want |= flag("HANDLE_KILLPRIV_V2");
+    if (this.#opts.xattr) want |= flag("SETXATTR_EXT");
+    if (this.#opts.xattr && this.#opts.posixAcl) want |= flag("POSIX_ACL");
     const flags = want & kernel;
     const maxPages = MAX_WRITE / PAGE;
     const len = this.#reply(req, w, {
@@ -821,6 +887,14 @@ export class FileServer {
     }
     const flags = dir ? O.RDONLY | O.DIRECTORY : this.#openFlags(num(req.arg?.flags));
     const fd = openat(At.FDCWD, procFdPath(inode.fd), flags);
+    if (!dir && (num(req.arg?.open_flags) & OPEN_KILL_SUIDGID) !== 0 && (flags & O.TRUNC) !== 0) {
+      try {
+        this.#killPriv(fd);
+      } catch (e) {
+        close(fd);
+        throw e;
+      }
+    }
     const handle = this.#handles.add(inode.id, fd, dir);
     let openFlags = 0;
     if (!dir) {
@@ -835,7 +909,8 @@ export class FileServer {
     const a = req.arg ?? {};
     const parent = this.#inode(req.header.nodeid);
     const name = newName(req.names[0] ?? "");
-    const mode = num(a.mode) & ~num(a.umask) & 0o7777;
+    const created = this.#createMode(parent, a);
+    const mode = created.mode & 0o7777;
     const flags = this.#writebackFlags(
       (num(a.flags) & ~(O.NOCTTY | O.PATH)) | O.CREAT | O.NOFOLLOW,
     );
@@ -843,9 +918,13 @@ export class FileServer {
     let entry: StructInit;
     try {
       this.#own(parent, name, req);
+      // CREATE of an existing file with O_TRUNC truncates it: the same rule as OPEN.
+      if ((num(a.open_flags) & OPEN_KILL_SUIDGID) !== 0 && (flags & O.TRUNC) !== 0) {
+        this.#killPriv(fd);
+      }
       const { inode, stat } = this.#inodes.lookup(parent, name);
       let st = stat;
-      if ((st.mode & 0o7777) !== mode && (num(a.flags) & O.EXCL) !== 0) {
+      if (created.exact && (st.mode & 0o7777) !== mode && (num(a.flags) & O.EXCL) !== 0) {
         fchmodat(At.FDCWD, procFdPath(inode.fd), mode);
         st = fstat(inode.fd);
       }
@@ -866,7 +945,8 @@ export class FileServer {
     this.#writable();
     const a = req.arg ?? {};
     const parent = this.#inode(req.header.nodeid);
-    const mode = num(a.mode) & ~num(a.umask) & 0o7777;
+    const created = this.#createMode(parent, a);
+    const mode = created.mode & 0o7777;
     const flags = (num(a.flags) & ~(O.NOCTTY | O.PATH | O.CREAT | O.CLOEXEC | O.DIRECTORY)) |
       O.TMPFILE;
     const fd = openat(parent.fd, ".", flags, mode);
@@ -880,7 +960,7 @@ export class FileServer {
       const path = openat(At.FDCWD, procFdPath(fd), O.PATH);
       let st = fstat(path);
       const inode = this.#inodes.adopt(path, st);
-      if ((st.mode & 0o7777) !== mode) {
+      if (created.exact && (st.mode & 0o7777) !== mode) {
         fchmodat(At.FDCWD, procFdPath(inode.fd), mode);
         st = fstat(inode.fd);
       }
@@ -891,6 +971,85 @@ export class FileServer {
     }
     const handle = this.#handles.add(big(entry.nodeid), fd, false);
     return this.#reply(req, w, { arg: { ...entry, fh: handle.fh, "open_flags": 0 } });
+  }
+
+  /**
+   * With HANDLE_KILLPRIV_V2 the guest kernel leaves to the server what it
+   * would do on a write or truncate by a caller without CAP_FSETID: clear
+   * set-user-ID, and set-group-ID when group-execute is set (without it the
+   * bit means mandatory locking, kept), on regular files; and drop
+   * security.capability. The server itself may hold CAP_FSETID, so the
+   * host kernel would not do it for us.
+   */
+  #killPriv(fd: number): void {
+    if (!this.#session.has("HANDLE_KILLPRIV_V2")) return;
+    const st = fstat(fd);
+    if ((st.mode & S.IFMT) !== S.IFREG) return;
+    let mode = st.mode & 0o7777 & ~0o4000;
+    if ((st.mode & 0o010) !== 0) mode &= ~0o2000;
+    const path = procFdPath(fd);
+    if (mode !== (st.mode & 0o7777)) fchmodat(At.FDCWD, path, mode);
+    try {
+      removexattr(path, CAPABILITY_XATTR);
+    } catch (e) {
+      const errno = errnoOf(e);
+      // None there, or no xattrs here, or no CAP_SETFCAP (the host kernel's own write and
+      // truncate drop it then, whoever writes): nothing more to do.
+      if (errno !== Errno.ENODATA && errno !== Errno.EOPNOTSUPP && errno !== Errno.EPERM) throw e;
+    }
+  }
+
+  /**
+   * STATX (Linux ≥ 6.6 guests, for btime): the host's statx of the inode.
+   * The basic fields are always asked for, as the guest kernel only takes
+   * attributes from a reply carrying all of them; the caller's sync mode is
+   * passed on, its other flags are not (the O_PATH fd is the file itself,
+   * never followed).
+   */
+  #statx(req: FuseRequest, w: readonly Uint8Array[]): number {
+    const a = req.arg ?? {};
+    const inode = this.#inode(req.header.nodeid);
+    const handle = (num(a.getattr_flags) & GETATTR_FH) !== 0
+      ? this.#handles.get(big(a.fh))
+      : undefined;
+    const fd = handle?.fd ?? inode.fd;
+    const sx = statx(
+      fd,
+      "",
+      At.EMPTY_PATH | At.SYMLINK_NOFOLLOW | (num(a.sx_flags) & StatxSync.TYPE),
+      (num(a.sx_mask) & STATX_CARRIED) | StatxMask.BASIC_STATS,
+    );
+    const time = (p: string, t: { sec: bigint; nsec: number }): StructInit => ({
+      [`${p}_sec`]: t.sec,
+      [`${p}_nsec`]: t.nsec,
+    });
+    return this.#reply(req, w, {
+      arg: {
+        "attr_valid": this.#timeout,
+        "attr_valid_nsec": 0,
+        flags: 0,
+        // Only what fuse_statx has room for: a host mount id means nothing to the guest.
+        mask: sx.mask & STATX_CARRIED,
+        blksize: sx.blksize,
+        attributes: sx.attributes,
+        nlink: sx.nlink,
+        uid: sx.uid,
+        gid: sx.gid,
+        mode: sx.mode,
+        ino: sx.ino,
+        size: sx.size,
+        blocks: sx.blocks,
+        "attributes_mask": sx.attributesMask,
+        ...time("atime", sx.atime),
+        ...time("btime", sx.btime),
+        ...time("ctime", sx.ctime),
+        ...time("mtime", sx.mtime),
+        "rdev_major": sx.rdevMajor,
+        "rdev_minor": sx.rdevMinor,
+        "dev_major": sx.devMajor,
+        "dev_minor": sx.devMinor,
+      },
+    });
   }
 
   #read(req: FuseRequest, w: readonly Uint8Array[]): number {
@@ -936,6 +1095,10 @@ export class FileServer {
           close(fd);
         }
       }
+    }
+    // A truncate by a caller without CAP_FSETID; a mode given in the same request wins.
+    if ((valid & FATTR.KILL_SUIDGID) !== 0 && (valid & FATTR.MODE) === 0) {
+      this.#killPriv(handle?.fd ?? inode.fd);
     }
     if ((valid & (FATTR.ATIME | FATTR.MTIME)) !== 0) {
       const t = (set: number, now: number, sec: unknown, nsec: unknown): TimeSpec =>
@@ -1018,6 +1181,15 @@ export class FileServer {
         this.#writable();
         const value = req.data.length === 1 ? req.data[0]! : concat(req.data);
         setxattr(path, name, value, num(a.flags));
+        // Setting an access ACL by a caller outside the file's group, without CAP_FSETID:
+        // the kernel would drop set-group-ID; the host does not for us, who may hold it.
+        if (
+          (num(a.setxattr_flags) & SETXATTR_ACL_KILL_SGID) !== 0 &&
+          req.names[0] === ACL_ACCESS && this.#session.has("SETXATTR_EXT") === true
+        ) {
+          const st = fstat(inode.fd);
+          if ((st.mode & 0o2000) !== 0) fchmodat(At.FDCWD, path, st.mode & 0o7777 & ~0o2000);
+        }
         return this.#reply(req, w, {});
       }
       default:
@@ -1176,6 +1348,31 @@ export class FileServer {
       this.#pending.set(unique, { unique, timer: setTimeout(tick, SETLKW_RETRY_MS), finish });
     });
   }
+}
+
+/** access(2) mask bits; 0 (F_OK) only asks whether the file exists. */
+const ACCESS = { X: 1, W: 2, R: 4 } as const;
+
+/**
+ * Whether the caller `uid`:`gid` may access `st` for `mask` (R/W/X bits), as
+ * the kernel's mode-bit check decides it: the owner's bits for the owner,
+ * else the group's for the group, else the others'. Root may read and write
+ * anything and execute anything with an x bit, and search any directory.
+ * An approximation: a FUSE request names one group only, so supplementary
+ * groups are not counted, and ACLs are not read.
+ */
+export function accessAllowed(st: Stat, uid: number, gid: number, mask: number): boolean {
+  const want = mask & (ACCESS.R | ACCESS.W | ACCESS.X);
+  if (want === 0) return true;
+  if (uid === 0) {
+    return (want & ACCESS.X) === 0 || (st.mode & S.IFMT) === S.IFDIR || (st.mode & 0o111) !== 0;
+  }
+  const bits = uid === st.uid
+    ? (st.mode >> 6) & 7
+    : gid === st.gid
+    ? (st.mode >> 3) & 7
+    : st.mode & 7;
+  return (want & ~bits) === 0;
 }
 
 function align8(n: number): number {

@@ -5,7 +5,10 @@
 import assert from "node:assert/strict";
 import type { FuseReply } from "../decode/fuse.ts";
 import { Errno } from "../sys/errno.ts";
-import { rig } from "./_testing.ts";
+import { getxattr, setxattr, type Stat } from "../sys/mod.ts";
+import { InitFlags } from "../decode/fuse.ts";
+import { accessAllowed } from "./fs.ts";
+import { allInitFlags, rig } from "./_testing.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -550,5 +553,341 @@ Deno.test("a cap on the fds a guest holds: EMFILE past it, room again after FORG
     ok(await r.call("LOOKUP", { names: ["d"] }), "LOOKUP after room was made");
   } finally {
     await r.close();
+  }
+});
+
+Deno.test("STATX: the host's statx of the inode, btime included, by fh too", async () => {
+  const r = await rig();
+  try {
+    await Deno.writeTextFile(`${r.dir}/f`, "0123456789");
+    await Deno.utime(`${r.dir}/f`, 1000, 2000);
+    await Deno.symlink("f", `${r.dir}/l`);
+    await r.init();
+    const node = nodeOf(ok(await r.call("LOOKUP", { names: ["f"] }), "LOOKUP"));
+    const STATX_BASIC_STATS = 0x7ff;
+    const STATX_BTIME = 0x800;
+    const STATX_MNT_ID = 0x1000;
+    const sx = ok(
+      await r.call("STATX", {
+        nodeid: node,
+        arg: { sx_mask: STATX_BTIME | STATX_MNT_ID, sx_flags: 0 },
+      }),
+      "STATX",
+    );
+    const st = await Deno.lstat(`${r.dir}/f`);
+    const mask = Number(sx.arg!.mask);
+    // The basic fields come whatever was asked; a host mount id never does.
+    assert.equal(mask & STATX_BASIC_STATS, STATX_BASIC_STATS);
+    assert.equal(mask & STATX_MNT_ID, 0);
+    assert.equal(sx.arg!.size, 10n);
+    assert.equal(sx.arg!.ino, BigInt(st.ino!));
+    assert.equal(sx.arg!.mode, st.mode);
+    assert.equal(sx.arg!.nlink, 1);
+    assert.equal(sx.arg!.atime_sec, 1000n);
+    assert.equal(sx.arg!.mtime_sec, 2000n);
+    if ((mask & STATX_BTIME) !== 0 && st.birthtime !== null) {
+      assert.equal(sx.arg!.btime_sec, BigInt(Math.floor(st.birthtime.getTime() / 1000)));
+    }
+    // By open handle (GETATTR_FH), after the name is gone.
+    const fh = fhOf(ok(await r.call("OPEN", { nodeid: node, arg: { flags: 0 } }), "OPEN"));
+    await Deno.remove(`${r.dir}/f`);
+    const byFh = ok(
+      await r.call("STATX", { nodeid: node, arg: { getattr_flags: 1, fh, sx_mask: 0 } }),
+      "STATX fh",
+    );
+    assert.equal(byFh.arg!.nlink, 0);
+    // A symlink is the link itself, not its target.
+    const ln = nodeOf(ok(await r.call("LOOKUP", { names: ["l"] }), "LOOKUP l"));
+    const sl = ok(
+      await r.call("STATX", { nodeid: ln, arg: { sx_mask: STATX_BASIC_STATS } }),
+      "STATX l",
+    );
+    assert.equal(Number(sl.arg!.mode) & 0o170000, 0o120000);
+    assert.equal(
+      (await r.call("STATX", { nodeid: 999n, arg: {} })).header.error,
+      -Errno.ESTALE,
+    );
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("ACCESS: the caller's owner/group/other bits, root's rules, F_OK, EROFS", async () => {
+  const st = (mode: number, uid = 1000, gid = 100): Stat => ({
+    dev: 0n,
+    ino: 1n,
+    nlink: 1n,
+    mode,
+    uid,
+    gid,
+    rdev: 0n,
+    size: 0n,
+    blksize: 4096,
+    blocks: 0n,
+    atime: 0n,
+    atimeNsec: 0,
+    mtime: 0n,
+    mtimeNsec: 0,
+    ctime: 0n,
+    ctimeNsec: 0,
+  });
+  const [X, W, R] = [1, 2, 4];
+  const f = st(0o100640);
+  assert.ok(accessAllowed(f, 1000, 5, R | W)); // owner rw-
+  assert.ok(!accessAllowed(f, 1000, 5, X));
+  assert.ok(accessAllowed(f, 2000, 100, R)); // group r--
+  assert.ok(!accessAllowed(f, 2000, 100, W));
+  assert.ok(!accessAllowed(f, 2000, 5, R)); // others ---
+  assert.ok(accessAllowed(f, 2000, 5, 0)); // F_OK
+  // The owner's bits apply to the owner even when the group's would allow more.
+  assert.ok(!accessAllowed(st(0o100070), 1000, 100, R));
+  // Root: read and write always, execute only with some x bit, search any directory.
+  assert.ok(accessAllowed(st(0o100000), 0, 0, R | W));
+  assert.ok(!accessAllowed(st(0o100600), 0, 0, X));
+  assert.ok(accessAllowed(st(0o100001), 0, 0, X));
+  assert.ok(accessAllowed(st(0o040000), 0, 0, X));
+
+  const r = await rig();
+  const ro = await rig({ readonly: true });
+  try {
+    await Deno.writeTextFile(`${r.dir}/f`, "x");
+    await Deno.chmod(`${r.dir}/f`, 0o604);
+    const owner = (await Deno.stat(`${r.dir}/f`)).uid!;
+    await r.init();
+    const node = nodeOf(ok(await r.call("LOOKUP", { names: ["f"] }), "LOOKUP"));
+    const access = async (mask: number, uid: number, gid: number) =>
+      (await r.call("ACCESS", { nodeid: node, uid, gid, arg: { mask } })).header.error;
+    const stranger = owner === 0 ? 4242 : owner + 1;
+    assert.equal(await access(R | W, owner, 4242), 0); // owner rw-
+    assert.equal(await access(R, stranger, 4242), 0); // others r--
+    assert.equal(await access(W, stranger, 4242), -Errno.EACCES);
+    assert.equal(await access(X, stranger, 4242), -Errno.EACCES);
+    assert.equal(await access(0, stranger, 4242), 0);
+    assert.equal(
+      (await r.call("ACCESS", { nodeid: 999n, arg: { mask: 0 } })).header.error,
+      -Errno.ESTALE,
+    );
+
+    await ro.init();
+    assert.equal((await ro.call("ACCESS", { nodeid: 1n, arg: { mask: R } })).header.error, 0);
+    assert.equal(
+      (await ro.call("ACCESS", { nodeid: 1n, arg: { mask: W } })).header.error,
+      -Errno.EROFS,
+    );
+  } finally {
+    await r.close();
+    await ro.close();
+  }
+});
+
+Deno.test("HANDLE_KILLPRIV_V2: WRITE, SETATTR and OPEN with the kill flag clear set-id bits and file caps", async () => {
+  const r = await rig();
+  try {
+    const mk = async (name: string, mode: number) => {
+      await Deno.writeTextFile(`${r.dir}/${name}`, "0123456789");
+      await Deno.chmod(`${r.dir}/${name}`, mode);
+    };
+    const mode = async (name: string) => (await Deno.stat(`${r.dir}/${name}`)).mode! & 0o7777;
+    await mk("w", 0o6755);
+    await mk("w-nox", 0o6644);
+    await mk("keep", 0o4755);
+    await mk("t", 0o6775);
+    await mk("o", 0o4755);
+    // A file capability (v2, CAP_NET_BIND_SERVICE), where the host allows one.
+    const cap = new Uint8Array(20);
+    new DataView(cap.buffer).setUint32(0, 0x0200_0001, true);
+    new DataView(cap.buffer).setUint32(4, 1 << 10, true);
+    let caps = true;
+    try {
+      setxattr(`${r.dir}/w`, "security.capability", cap, 0);
+    } catch {
+      caps = false;
+    }
+    const init = ok(await r.init(), "INIT");
+    const flags = BigInt(init.arg!.flags as number) | (BigInt(init.arg!.flags2 as number) << 32n);
+    assert.ok((flags & InitFlags.bit("HANDLE_KILLPRIV_V2")!) !== 0n);
+    const open = async (name: string, flags = 2, openFlags = 0) => {
+      const node = nodeOf(ok(await r.call("LOOKUP", { names: [name] }), "LOOKUP"));
+      const o = ok(
+        await r.call("OPEN", { nodeid: node, arg: { flags, open_flags: openFlags } }),
+        "OPEN",
+      );
+      return { node, fh: fhOf(o) };
+    };
+    const write = async (name: string, writeFlags: number) => {
+      const { node, fh } = await open(name);
+      ok(
+        await r.call("WRITE", {
+          nodeid: node,
+          arg: { fh, offset: 0, write_flags: writeFlags },
+          data: enc.encode("x"),
+        }),
+        "WRITE",
+      );
+    };
+    const WRITE_KILL_SUIDGID = 4;
+    await write("w", WRITE_KILL_SUIDGID);
+    assert.equal(await mode("w"), 0o755);
+    if (caps) {
+      assert.throws(() => getxattr(`${r.dir}/w`, "security.capability", null));
+    }
+    // Set-group-ID without group-execute is not a privilege: kept.
+    await write("w-nox", WRITE_KILL_SUIDGID);
+    assert.equal(await mode("w-nox"), 0o2644);
+    // Without the flag (a caller with CAP_FSETID) nothing changes.
+    await write("keep", 0);
+    assert.equal(await mode("keep"), 0o4755);
+
+    const FATTR_SIZE = 8;
+    const FATTR_KILL_SUIDGID = 1 << 11;
+    const t = nodeOf(ok(await r.call("LOOKUP", { names: ["t"] }), "LOOKUP t"));
+    ok(
+      await r.call("SETATTR", {
+        nodeid: t,
+        arg: { valid: FATTR_SIZE | FATTR_KILL_SUIDGID, size: 3 },
+      }),
+      "SETATTR",
+    );
+    assert.equal(await mode("t"), 0o775);
+    assert.equal((await Deno.stat(`${r.dir}/t`)).size, 3);
+
+    const O_TRUNC = 0o1000;
+    const OPEN_KILL_SUIDGID = 1;
+    await open("o", 2, OPEN_KILL_SUIDGID); // no O_TRUNC: nothing to kill
+    assert.equal(await mode("o"), 0o4755);
+    await open("o", 2 | O_TRUNC, OPEN_KILL_SUIDGID);
+    assert.equal(await mode("o"), 0o755);
+    assert.equal((await Deno.stat(`${r.dir}/o`)).size, 0);
+  } finally {
+    await r.close();
+  }
+
+  // Not negotiated: the flags are not the server's business.
+  const r2 = await rig();
+  try {
+    await Deno.writeTextFile(`${r2.dir}/w`, "x");
+    await Deno.chmod(`${r2.dir}/w`, 0o4755);
+    await r2.init(38, allInitFlags() & ~InitFlags.bit("HANDLE_KILLPRIV_V2")!);
+    const node = nodeOf(ok(await r2.call("LOOKUP", { names: ["w"] }), "LOOKUP"));
+    const fh = fhOf(ok(await r2.call("OPEN", { nodeid: node, arg: { flags: 2 } }), "OPEN"));
+    ok(
+      await r2.call("WRITE", {
+        nodeid: node,
+        arg: { fh, offset: 0, write_flags: 4 },
+        data: enc.encode("y"),
+      }),
+      "WRITE",
+    );
+    const uid = Deno.uid();
+    // A root server keeps the bit (CAP_FSETID); an unprivileged one sees the host clear it.
+    if (uid === 0) assert.equal((await Deno.stat(`${r2.dir}/w`)).mode! & 0o7777, 0o4755);
+  } finally {
+    await r2.close();
+  }
+});
+
+/** A minimal POSIX ACL as the system.posix_acl_* xattr value: owner, group, others. */
+function minimalAcl(user: number, group: number, other: number): Uint8Array {
+  const b = new Uint8Array(4 + 3 * 8);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, 2, true);
+  [[0x01, user], [0x04, group], [0x20, other]].forEach(([tag, perm], i) => {
+    v.setUint16(4 + i * 8, tag!, true);
+    v.setUint16(6 + i * 8, perm!, true);
+    v.setUint32(8 + i * 8, 0xffff_ffff, true);
+  });
+  return b;
+}
+
+Deno.test("POSIX_ACL and SETXATTR_EXT: negotiated with xattr, default ACLs replace the umask, ACL_KILL_SGID", async () => {
+  const r = await rig({ xattr: true, posixAcl: true });
+  try {
+    await Deno.mkdir(`${r.dir}/d`);
+    await Deno.chmod(`${r.dir}/d`, 0o2775);
+    const init = ok(await r.init(), "INIT");
+    const flags = BigInt(init.arg!.flags as number) | (BigInt(init.arg!.flags2 as number) << 32n);
+    for (const f of ["POSIX_ACL", "SETXATTR_EXT"]) {
+      assert.ok((flags & InitFlags.bit(f)!) !== 0n, f);
+    }
+    assert.equal(r.device.server.session.has("SETXATTR_EXT"), true);
+    const d = nodeOf(ok(await r.call("LOOKUP", { names: ["d"] }), "LOOKUP"));
+    // A default ACL u::rwx,g::r-x,o::--- on d, set through the server (extended setxattr_in).
+    ok(
+      await r.call("SETXATTR", {
+        nodeid: d,
+        names: ["system.posix_acl_default"],
+        arg: { flags: 0, setxattr_flags: 0 },
+        data: minimalAcl(7, 5, 0),
+      }),
+      "SETXATTR default",
+    );
+    const got = ok(
+      await r.call("GETXATTR", {
+        nodeid: d,
+        names: ["system.posix_acl_default"],
+        arg: { size: 64 },
+      }),
+      "GETXATTR default",
+    );
+    assert.deepEqual(got.data[0], minimalAcl(7, 5, 0));
+    // Inside d the default ACL, not the umask, cuts the mode: 0666 → 0640, 0777 → 0750.
+    const cr = ok(
+      await r.call("CREATE", {
+        nodeid: d,
+        names: ["f"],
+        arg: { flags: 0o102, mode: 0o100666, umask: 0o077 },
+      }),
+      "CREATE",
+    );
+    assert.equal(Number(cr.arg!.mode) & 0o777, 0o640);
+    ok(
+      await r.call("MKDIR", { nodeid: d, names: ["sub"], arg: { mode: 0o777, umask: 0o077 } }),
+      "MKDIR",
+    );
+    assert.equal((await Deno.stat(`${r.dir}/d/sub`)).mode! & 0o777, 0o750);
+    // Outside, the umask applies as before.
+    ok(
+      await r.call("MKDIR", { names: ["plain"], arg: { mode: 0o777, umask: 0o027 } }),
+      "MKDIR plain",
+    );
+    assert.equal((await Deno.stat(`${r.dir}/plain`)).mode! & 0o777, 0o750);
+
+    // An access ACL set by a caller outside the group: set-group-ID goes.
+    const SETXATTR_ACL_KILL_SGID = 1;
+    ok(
+      await r.call("SETXATTR", {
+        nodeid: d,
+        names: ["system.posix_acl_access"],
+        arg: { flags: 0, setxattr_flags: 0 },
+        data: minimalAcl(7, 7, 5),
+      }),
+      "SETXATTR access",
+    );
+    assert.equal((await Deno.stat(`${r.dir}/d`)).mode! & 0o7777, 0o2775);
+    ok(
+      await r.call("SETXATTR", {
+        nodeid: d,
+        names: ["system.posix_acl_access"],
+        arg: { flags: 0, setxattr_flags: SETXATTR_ACL_KILL_SGID },
+        data: minimalAcl(7, 5, 5),
+      }),
+      "SETXATTR access kill",
+    );
+    assert.equal((await Deno.stat(`${r.dir}/d`)).mode! & 0o7777, 0o755);
+  } finally {
+    await r.close();
+  }
+  // Without posixAcl (or without xattr) neither ACLs nor, without xattr, SETXATTR_EXT.
+  for (const [opts, ext] of [[{ xattr: true }, true], [{ posixAcl: true }, false]] as const) {
+    const r2 = await rig(opts);
+    try {
+      const init = ok(await r2.init(), "INIT");
+      const flags = BigInt(init.arg!.flags as number) |
+        (BigInt(init.arg!.flags2 as number) << 32n);
+      assert.equal((flags & InitFlags.bit("POSIX_ACL")!) !== 0n, false);
+      assert.equal((flags & InitFlags.bit("SETXATTR_EXT")!) !== 0n, ext);
+    } finally {
+      await r2.close();
+    }
   }
 });

@@ -133,6 +133,8 @@ const SYMBOLS = {
   listxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   // int removexattr(const char *path, const char *name);
   removexattr: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int statx(int dirfd, const char *pathname, int flags, unsigned int mask, struct statx *statxbuf);
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   // int setrlimit(int resource, const struct rlimit *rlim);
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   // int getrlimit(int resource, struct rlimit *rlim);

@@ -248,6 +248,122 @@ export function fstat(fd: number): Stat {
   return fstatat(fd, "", At.EMPTY_PATH | At.SYMLINK_NOFOLLOW);
 }
 
+/** statx(2) mask bits (`STATX_BASIC_STATS` is every field of a plain stat). */
+export const StatxMask = {
+  TYPE: 0x1,
+  MODE: 0x2,
+  NLINK: 0x4,
+  UID: 0x8,
+  GID: 0x10,
+  ATIME: 0x20,
+  MTIME: 0x40,
+  CTIME: 0x80,
+  INO: 0x100,
+  SIZE: 0x200,
+  BLOCKS: 0x400,
+  BASIC_STATS: 0x7ff,
+  BTIME: 0x800,
+  MNT_ID: 0x1000,
+} as const;
+
+/** statx(2) flags choosing how fresh the answer must be (a network file system may cache). */
+export const StatxSync = {
+  AS_STAT: 0,
+  FORCE_SYNC: 0x2000,
+  DONT_SYNC: 0x4000,
+  TYPE: 0x6000,
+} as const;
+
+/** One `struct statx_timestamp`. */
+export interface StatxTime {
+  /** Seconds since the epoch. */
+  sec: bigint;
+  /** Nanoseconds. */
+  nsec: number;
+}
+
+/** `struct statx` (the fields up to the device numbers). */
+export interface Statx {
+  /** Which fields the file system filled. */
+  mask: number;
+  /** Preferred I/O size. */
+  blksize: number;
+  /** STATX_ATTR_* bits. */
+  attributes: bigint;
+  /** Link count. */
+  nlink: number;
+  /** Owner. */
+  uid: number;
+  /** Group. */
+  gid: number;
+  /** Type and permission bits. */
+  mode: number;
+  /** Inode number. */
+  ino: bigint;
+  /** Size in bytes. */
+  size: bigint;
+  /** 512-byte blocks allocated. */
+  blocks: bigint;
+  /** Which STATX_ATTR_* bits the file system supports. */
+  attributesMask: bigint;
+  /** Access time. */
+  atime: StatxTime;
+  /** Birth time (valid when mask has BTIME). */
+  btime: StatxTime;
+  /** Status change time. */
+  ctime: StatxTime;
+  /** Modification time. */
+  mtime: StatxTime;
+  /** Device number of a device node: major. */
+  rdevMajor: number;
+  /** Device number of a device node: minor. */
+  rdevMinor: number;
+  /** Device holding the file: major. */
+  devMajor: number;
+  /** Device holding the file: minor. */
+  devMinor: number;
+}
+
+const STATX_SIZE = 256;
+
+/** statx(2): `mask` asks for fields, `flags` are AT_* and AT_STATX_* bits. */
+export function statx(
+  dirfd: number,
+  path: string | Uint8Array,
+  flags: number,
+  mask: number,
+): Statx {
+  const c = cPath(path);
+  const buf = new Uint8Array(STATX_SIZE);
+  sys("statx", `${dirfd}, ${show(path)}`, () => libc().statx(dirfd, c, flags, mask >>> 0, buf));
+  const v = new DataView(buf.buffer);
+  const ts = (off: number): StatxTime => ({
+    sec: v.getBigInt64(off, true),
+    nsec: v.getUint32(off + 8, true),
+  });
+  return {
+    mask: v.getUint32(0, true),
+    blksize: v.getUint32(4, true),
+    attributes: v.getBigUint64(8, true),
+    nlink: v.getUint32(16, true),
+    uid: v.getUint32(20, true),
+    gid: v.getUint32(24, true),
+    mode: v.getUint16(28, true),
+    ino: v.getBigUint64(32, true),
+    size: v.getBigUint64(40, true),
+    blocks: v.getBigUint64(48, true),
+    attributesMask: v.getBigUint64(56, true),
+    atime: ts(64),
+    btime: ts(80),
+    ctime: ts(96),
+    mtime: ts(112),
+    rdevMajor: v.getUint32(128, true),
+    rdevMinor: v.getUint32(132, true),
+    devMajor: v.getUint32(136, true),
+    devMinor: v.getUint32(140, true),
+  };
+}
+
 /** readlinkat(2): the link's target bytes, whole however long. */
 export function readlinkat(dirfd: number, path: string | Uint8Array): Uint8Array {
   const c = cPath(path);

@@ -19,6 +19,8 @@ import {
   renameat2,
   S,
   Seek,
+  statx,
+  StatxMask,
   symlinkat,
   SysError,
   unlinkat,
@@ -68,6 +70,45 @@ Deno.test("fs: *at calls relative to an O_PATH directory fd, errors carry errno 
       (e: unknown) => e instanceof SysError && e.code === "ENOENT",
     );
     assert.ok(getRlimitNofile().soft > 0n);
+  } finally {
+    close(dfd);
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("fs: statx of an O_PATH fd agrees with fstat, symlinks not followed", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "vfstrace-sys-statx-" });
+  const dfd = openat(At.FDCWD, dir, O.PATH | O.DIRECTORY);
+  try {
+    const fd = openat(dfd, "f", O.CREAT | O.RDWR | O.EXCL, 0o640);
+    pwritev(fd, [enc.encode("twelve bytes")], 0n);
+    close(fd);
+    utimensat(dfd, "f", { sec: 1234n, nsec: 56 }, { sec: 5678n, nsec: 90 });
+    symlinkat("f", dfd, "l");
+    const pf = openat(dfd, "f", O.PATH | O.NOFOLLOW);
+    const pl = openat(dfd, "l", O.PATH | O.NOFOLLOW);
+    try {
+      const sx = statx(pf, "", At.EMPTY_PATH | At.SYMLINK_NOFOLLOW, StatxMask.BASIC_STATS);
+      const st = fstat(pf);
+      assert.equal(sx.mask & StatxMask.BASIC_STATS, StatxMask.BASIC_STATS);
+      assert.equal(sx.size, 12n);
+      assert.equal(sx.mode, st.mode);
+      assert.equal(sx.ino, st.ino);
+      assert.equal(sx.uid, st.uid);
+      assert.equal(sx.nlink, 1);
+      assert.deepEqual(sx.atime, { sec: 1234n, nsec: 56 });
+      assert.deepEqual(sx.mtime, { sec: 5678n, nsec: 90 });
+      assert.equal(sx.ctime.sec, st.ctime);
+      const sl = statx(pl, "", At.EMPTY_PATH | At.SYMLINK_NOFOLLOW, StatxMask.TYPE);
+      assert.equal(sl.mode & S.IFMT, S.IFLNK);
+    } finally {
+      close(pf);
+      close(pl);
+    }
+    assert.throws(
+      () => statx(dfd, "missing", 0, StatxMask.BASIC_STATS),
+      (e: unknown) => e instanceof SysError && e.code === "ENOENT" && e.call === "statx",
+    );
   } finally {
     close(dfd);
     Deno.removeSync(dir, { recursive: true });
