@@ -7,7 +7,10 @@
  * back-end). Every few seconds it samples the RSS and open fd count of trace
  * and serve and prints the curves (start, middle, end, slope); at the end it
  * reads stress-ng's and fio's results from the share and reconciles the
- * capture (every request paired with one reply). Exits 0 only on a clean
+ * capture (every request paired with one reply). serve's fd count follows
+ * the guest's inode cache (one fd per inode the guest holds a lookup on): it
+ * saws up and down with the dentry stressors and is back near its start once
+ * the guest has forgotten them. Exits 0 only on a clean
  * pass. Needs root (the Debian tree with stress-ng and fio is made once with
  * debootstrap and apt-get, cached as debian-bookworm-soak).
  *
