@@ -23,6 +23,7 @@ import {
   Opcode,
   type OpcodeName,
 } from "../decode/fuse.ts";
+import { children, curve, type Mem, sample } from "./_proc.ts";
 
 function arg(name: string, fallback: number): number {
   const i = Deno.args.indexOf(name);
@@ -84,39 +85,6 @@ for (let i = 0;; i++) {
   } catch { /* not yet */ }
   if (i > 600) throw new Error(`trace did not listen:\n${traceErr}`);
   await new Promise((r) => setTimeout(r, 50));
-}
-
-function children(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-      const c = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/children`).trim();
-      if (c !== "") out.push(...c.split(" ").map(Number));
-    }
-  } catch { /* gone */ }
-  return out;
-}
-
-interface Mem {
-  /** VmRSS. */
-  rssKiB: number;
-  /** RssAnon: the process's own memory (heap, stacks); a leak shows here. */
-  anonKiB: number;
-  /** RssShmem: pages of shared guest memory it touched (grows as the guest uses more RAM). */
-  shmemKiB: number;
-  fds: number;
-}
-
-function sample(pid: number): Mem {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const kib = (f: string) => Number(new RegExp(`${f}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-    let fds = 0;
-    for (const _ of Deno.readDirSync(`/proc/${pid}/fd`)) fds++;
-    return { rssKiB: kib("VmRSS"), anonKiB: kib("RssAnon"), shmemKiB: kib("RssShmem"), fds };
-  } catch {
-    return { rssKiB: NaN, anonKiB: NaN, shmemKiB: NaN, fds: NaN };
-  }
 }
 
 const fe = VhostUserFrontend.connect(socket, { name: "soak" });
@@ -284,35 +252,16 @@ for await (const r of reader) {
   else if (r.kind === RecordKind.FUSE_REPLY) capReplies++;
 }
 
-function curve(label: string, pick: (s: Sample) => number): string {
-  const xs = samples.filter((s) => Number.isFinite(pick(s)));
-  if (xs.length < 2) return `${label}: not enough samples`;
-  const first = xs[0]!;
-  const mid = xs[Math.floor(xs.length / 2)]!;
-  const last = xs.at(-1)!;
-  // Least-squares slope per minute over the second half (after warm-up).
-  const half = xs.slice(Math.floor(xs.length / 2));
-  const mt = half.reduce((n, s) => n + s.t, 0) / half.length;
-  const mv = half.reduce((n, s) => n + pick(s), 0) / half.length;
-  const num = half.reduce((n, s) => n + (s.t - mt) * (pick(s) - mv), 0);
-  const den = half.reduce((n, s) => n + (s.t - mt) ** 2, 0);
-  const slope = den === 0 ? 0 : (num / den) * 60;
-  // A garbage-collected heap saws up and down: min and max show whether it is bounded.
-  const vs = xs.map(pick);
-  return `${label.padEnd(16)} start ${pick(first)}  mid ${pick(mid)}  end ${pick(last)}  ` +
-    `min ${Math.min(...vs)}  max ${Math.max(...vs)}  slope (2nd half) ${slope.toFixed(1)}/min`;
-}
-
 const secs = (Date.now() - t0) / 1000;
 console.log(`\nsoak: ${secs.toFixed(0)} s, trace exit ${st.code}`);
-console.log(curve("trace RSS KiB", (s) => s.trace.rssKiB));
-console.log(curve("trace anon KiB", (s) => s.trace.anonKiB));
-console.log(curve("trace shmem KiB", (s) => s.trace.shmemKiB));
-console.log(curve("trace fds", (s) => s.trace.fds));
-console.log(curve("serve RSS KiB", (s) => s.serve.rssKiB));
-console.log(curve("serve anon KiB", (s) => s.serve.anonKiB));
-console.log(curve("serve shmem KiB", (s) => s.serve.shmemKiB));
-console.log(curve("serve fds", (s) => s.serve.fds));
+console.log(curve("trace RSS KiB", samples, (s) => s.trace.rssKiB));
+console.log(curve("trace anon KiB", samples, (s) => s.trace.anonKiB));
+console.log(curve("trace shmem KiB", samples, (s) => s.trace.shmemKiB));
+console.log(curve("trace fds", samples, (s) => s.trace.fds));
+console.log(curve("serve RSS KiB", samples, (s) => s.serve.rssKiB));
+console.log(curve("serve anon KiB", samples, (s) => s.serve.anonKiB));
+console.log(curve("serve shmem KiB", samples, (s) => s.serve.shmemKiB));
+console.log(curve("serve fds", samples, (s) => s.serve.fds));
 console.log(
   `client: ${counts.requests} requests (${counts.noReply} FORGETs), ${counts.replies} completions, ` +
     `${(counts.requests / secs).toFixed(0)}/s, ${(counts.bytes / 2 ** 20).toFixed(0)} MiB ` +

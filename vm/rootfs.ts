@@ -144,3 +144,55 @@ export async function ensureDebianRootfs(opts: DebianRootfsOptions = {}): Promis
 export async function copyTree(from: string, to: string): Promise<void> {
   await runCommand(["cp", "-a", "--reflink=auto", `${from}/.`, `${to}/`]);
 }
+
+/** Packages the guest soak needs in its root ({@linkcode ensureDebianRootfsWith}). */
+export const SOAK_PACKAGES: readonly string[] = ["stress-ng", "fio"];
+
+/**
+ * The path of a cached Debian tree with `packages` installed, made once from
+ * the minbase tree ({@linkcode ensureDebianRootfs}) by copying it and
+ * running apt-get in a chroot, and cached beside it as
+ * `debian-SUITE-NAME`. Never boot it in place: copy it ({@linkcode copyTree}).
+ * Needs root and a reachable mirror the first time.
+ */
+export async function ensureDebianRootfsWith(
+  name: string,
+  packages: readonly string[],
+  opts: DebianRootfsOptions = {},
+): Promise<string> {
+  if (!/^[a-z0-9-]+$/.test(name)) throw new RangeError(`bad root tree name '${name}'`);
+  const suite = opts.suite ?? DEBIAN_SUITE;
+  const root = `${opts.cacheDir ?? defaultCacheDir()}/rootfs`;
+  const tree = `${root}/debian-${suite}-${name}`;
+  const marker = `${suite} ${[...packages].sort().join(" ")}\n`;
+  try {
+    if ((await Deno.readTextFile(`${tree}/.vfstrace-complete`)) === marker) return tree;
+  } catch { /* not made yet */ }
+  const base = await ensureDebianRootfs(opts);
+  if (Deno.uid() !== 0) throw new GuestError("installing packages into a root tree needs root");
+  const stage = await Deno.makeTempDir({ dir: root, prefix: `.${name}-` });
+  try {
+    await Deno.chmod(stage, 0o755);
+    await copyTree(base, stage);
+    await Deno.remove(`${stage}/.vfstrace-complete`).catch(() => {});
+    // The chroot resolves the mirror with the host's resolver.
+    await Deno.copyFile("/etc/resolv.conf", `${stage}/etc/resolv.conf`).catch(() => {});
+    opts.onProgress?.(`apt-get install ${packages.join(" ")} (once, cached in ${tree})`);
+    const env = { DEBIAN_FRONTEND: "noninteractive", LC_ALL: "C" };
+    const apt = ["chroot", stage, "apt-get", "-y", "--no-install-recommends"];
+    try {
+      await runCommand([...apt, "install", ...packages], { env });
+    } catch {
+      // The package lists debootstrap left may be stale: refresh and try once more.
+      await runCommand(["chroot", stage, "apt-get", "update"], { env });
+      await runCommand([...apt, "install", ...packages], { env });
+    }
+    await runCommand(["chroot", stage, "apt-get", "clean"], { env });
+    await Deno.remove(tree, { recursive: true }).catch(() => {});
+    await Deno.rename(stage, tree);
+    await Deno.writeTextFile(`${tree}/.vfstrace-complete`, marker);
+  } finally {
+    await Deno.remove(stage, { recursive: true }).catch(() => {});
+  }
+  return tree;
+}
