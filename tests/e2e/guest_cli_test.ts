@@ -65,7 +65,8 @@ Deno.test("vfstrace guest: SIGTERM mid-run exits 143 and leaves no temp files or
     for (let i = 0; i < 100 && [...Deno.readDirSync(tmp)].length < 2; i++) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    assert.equal([...Deno.readDirSync(tmp)].length, 2, "the run never created its temp dirs");
+    // At least the socket and share directories (more while helpers are being built).
+    assert.ok([...Deno.readDirSync(tmp)].length >= 2, "the run never created its temp dirs");
     await new Promise((r) => setTimeout(r, 1500)); // QEMU is booting now
     child.kill("SIGTERM");
     const status = await child.status;
