@@ -53,6 +53,8 @@ export interface BackendSpec {
   readonly socket: string;
   /** Serve extended attributes (virtiofsd `-o xattr`, serve `--xattr`). */
   readonly xattr?: boolean;
+  /** Request queues `serve` offers (`--request-queues`; its default when absent). */
+  readonly requestQueues?: number;
   /** Where the children's stdout goes (default null; trace's live lines go there). */
   readonly stdout?: "inherit" | "null" | "piped";
 }
@@ -81,6 +83,7 @@ function backendArgv(spec: BackendSpec, socket: string): string[] {
     "--log-level",
     "error",
     ...(xattr ? ["--xattr"] : []),
+    ...(spec.requestQueues === undefined ? [] : ["--request-queues", String(spec.requestQueues)]),
   );
 }
 

@@ -23,6 +23,7 @@ import {
   Opcode,
   type OpcodeName,
 } from "../decode/fuse.ts";
+import { startBackend } from "../cmd/backends.ts";
 import { children, curve, type Mem, sample } from "./_proc.ts";
 
 function arg(name: string, fallback: number): number {
@@ -38,54 +39,19 @@ function arg(name: string, fallback: number): number {
 const minutes = arg("--minutes", 10);
 const queues = Math.floor(arg("--queues", 3));
 const depth = Math.floor(arg("--depth", 64));
-const CLI = new URL("../cmd/vfstrace.ts", import.meta.url).pathname;
 
 const dir = await Deno.makeTempDir({ prefix: "vfstrace-soak-" });
 const share = `${dir}/share`;
 await Deno.mkdir(share);
 const socket = `${dir}/trace.sock`;
 const capture = `${dir}/soak.pcapng`;
-const trace = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "--quiet",
-    "--allow-all",
-    CLI,
-    "trace",
-    "--socket-path",
-    socket,
-    "-w",
-    capture,
-    "-q",
-    "--",
-    Deno.execPath(),
-    "run",
-    "--quiet",
-    "--allow-all",
-    CLI,
-    "serve",
-    "--socket-path={socket}",
-    "--shared-dir",
-    share,
-    "--request-queues",
-    String(queues),
-  ],
-  env: { NO_COLOR: "1" },
-  stdin: "null",
-  stdout: "null",
-  stderr: "piped",
-}).spawn();
-let traceErr = "";
-const drained = (async () => {
-  for await (const c of trace.stderr.pipeThrough(new TextDecoderStream())) traceErr += c;
-})();
-for (let i = 0;; i++) {
-  try {
-    if ((await Deno.stat(socket)).isSocket) break;
-  } catch { /* not yet */ }
-  if (i > 600) throw new Error(`trace did not listen:\n${traceErr}`);
-  await new Promise((r) => setTimeout(r, 50));
-}
+const trace = await startBackend({
+  kind: "serve",
+  trace: { capture },
+  sharedDir: share,
+  socket,
+  requestQueues: queues,
+});
 
 const fe = VhostUserFrontend.connect(socket, { name: "soak" });
 const qs = await fe.start({ memory: { size: 256 << 20 }, queues: 1 + queues, queueSize: 128 });
@@ -210,7 +176,7 @@ interface Sample {
 }
 const samples: Sample[] = [];
 const t0 = Date.now();
-const tracePid = trace.pid;
+const tracePid = trace.child.pid;
 let servePid = children(tracePid)[0] ?? -1;
 const sampler = setInterval(() => {
   if (servePid < 0) servePid = children(tracePid)[0] ?? -1;
@@ -240,8 +206,7 @@ let failure: unknown;
 await Promise.all(workers).catch((e) => (failure = e));
 clearInterval(sampler);
 await fe.close();
-const st = await trace.status;
-await drained;
+const st = await trace.stop(30_000);
 
 // Reconcile with the capture.
 let capRequests = 0;
@@ -273,7 +238,7 @@ console.log(`capture: ${capRequests} requests, ${capReplies} replies`);
 const ok = failure === undefined && counts.mismatches === 0 && counts.errors === 0 &&
   capRequests === counts.requests && capReplies === counts.replies && st.code === 0;
 if (failure !== undefined) console.log(`failure: ${(failure as Error).stack ?? failure}`);
-if (!ok) console.log(traceErr.slice(-4000));
+if (!ok) console.log(trace.stderr().slice(-4000));
 console.log(ok ? "soak: PASS" : "soak: FAIL");
 await Deno.remove(dir, { recursive: true });
 Deno.exit(ok ? 0 : 1);
