@@ -7,7 +7,13 @@
 import { Command } from "@commander-js/extra-typings";
 import { renderReport } from "../report/mod.ts";
 import { CliError, ExitCode } from "./_common.ts";
-import { readCaptureStats, type ReadOptions, wholeNumber, writeStdout } from "./_stats.ts";
+import {
+  cutError,
+  readCaptureStats,
+  type ReadOptions,
+  wholeNumber,
+  writeStdout,
+} from "./_stats.ts";
 
 interface ReportCliOptions extends ReadOptions {
   output: string;
@@ -47,7 +53,8 @@ The page has no external references (inline style, script and data; charts are S
 drawn by the page), so it opens offline in any browser. It embeds only aggregates
 and top-N lists, so it stays small for large captures.
 
-Exit status: 0 success, 1 the capture is corrupt (--recover skips damaged blocks),
+Exit status: 0 success, 1 the capture is corrupt (--recover skips damaged blocks) or
+ends inside a record (the output covers the records before it),
 2 bad usage, 3 the capture is missing or the page cannot be written.
 
 Example:
@@ -59,18 +66,19 @@ Example:
 }
 
 async function runReport(file: string, opts: ReportCliOptions): Promise<void> {
-  const stats = await readCaptureStats("report", file, opts, opts.slowest);
+  const { stats, cutAt } = await readCaptureStats("report", file, opts, opts.slowest);
   const html = renderReport(stats, { title: opts.title, topOperations: opts.top });
   if (opts.output === "-") {
     writeStdout(html);
-    return;
+  } else {
+    try {
+      await Deno.writeTextFile(opts.output, html);
+    } catch (e) {
+      throw new CliError(
+        `cannot write ${opts.output}: ${(e as Error).message}`,
+        ExitCode.Environment,
+      );
+    }
   }
-  try {
-    await Deno.writeTextFile(opts.output, html);
-  } catch (e) {
-    throw new CliError(
-      `cannot write ${opts.output}: ${(e as Error).message}`,
-      ExitCode.Environment,
-    );
-  }
+  if (cutAt !== undefined) throw cutError(file, cutAt);
 }

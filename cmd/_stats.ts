@@ -85,7 +85,8 @@ Latency includes failed operations; unanswered ones have none.
 JSON (--json): one document; times as ns strings with ISO 8601 UTC, durations as
 integer ns, absent values null (residence: null when not measured).
 
-Exit status: 0 success, 1 the capture is corrupt (--recover skips damaged blocks),
+Exit status: 0 success, 1 the capture is corrupt (--recover skips damaged blocks) or
+ends inside a record (the output covers the records before it),
 2 bad usage, 3 the file is missing or unreadable.
 
 Examples:
@@ -128,7 +129,7 @@ export async function readCaptureStats(
   file: string,
   opts: ReadOptions,
   slowest = 0,
-): Promise<CaptureStats> {
+): Promise<{ stats: CaptureStats; cutAt: number | undefined }> {
   const reader = await openReader(file, opts.recover === true);
   let result: CollectResult;
   try {
@@ -148,18 +149,24 @@ export async function readCaptureStats(
     reader.close();
   }
   if (opts.quiet !== true) warn(command, reader, result);
-  return result.stats;
+  return { stats: result.stats, cutAt: reader.truncatedAt };
+}
+
+/**
+ * The error of a capture that ends inside the record at `offset`: raised
+ * after the output of the records before it, so the exit status says so.
+ */
+export function cutError(file: string, offset: number): CliError {
+  return new CliError(
+    `capture ${file === "-" ? "stdin" : file} ends inside a record at offset ${offset} ` +
+      "(cut short, or still being written); the figures cover the records before it",
+    ExitCode.Failure,
+  );
 }
 
 function warn(command: string, reader: CaptureReader, result: CollectResult): void {
   const s = result.pairer;
   const say = (m: string) => console.error(colors.yellow(`vfstrace ${command}: ${m}`));
-  if (reader.truncatedAt !== undefined) {
-    say(
-      `the capture ends inside a record at offset ${reader.truncatedAt} ` +
-        "(still being written, or cut short)",
-    );
-  }
   if (reader.stats.recoveries > 0) {
     const r = reader.recoveries[0];
     say(
@@ -175,11 +182,12 @@ function warn(command: string, reader: CaptureReader, result: CollectResult): vo
 
 async function runStats(file: string, opts: StatsOptions): Promise<void> {
   const sort = opts.sort as StatsSort;
-  const stats = await readCaptureStats("stats", file, opts);
+  const { stats, cutAt } = await readCaptureStats("stats", file, opts);
   const text = opts.json === true
     ? JSON.stringify(statsJson(stats, sort), null, 2) + "\n"
     : formatStatsTable(stats, { sort, colors });
   writeStdout(text);
+  if (cutAt !== undefined) throw cutError(file, cutAt);
 }
 
 /** Writes all of `text` to stdout; a reader that went away (| head) is not an error. */

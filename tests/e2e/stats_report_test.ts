@@ -139,6 +139,21 @@ Deno.test("stats: exit status for a missing file, bad usage, a corrupt capture",
     const quiet = await vfstrace(["stats", corrupt, "--recover", "-q"]);
     assert.equal(quiet.code, 0);
     assert.equal(quiet.stderr, "");
+
+    // Cut inside the 100th record: the figures of the 99 before it, then exit 1 with the offset.
+    const cut = `${dir}/cut.pcapng`;
+    await Deno.writeFile(cut, (await Deno.readFile(FIXTURE)).subarray(0, at + 10));
+    const whole = await vfstrace(["stats", FIXTURE, "--json"]);
+    const c = await vfstrace(["stats", cut, "--json"]);
+    assert.equal(c.code, 1, c.stderr);
+    assert.match(c.stderr, new RegExp(`cut\\.pcapng ends inside a record at offset ${at} `));
+    assert.equal(c.stderr.match(/ends inside a record/g)?.length, 1, c.stderr);
+    assert.ok(JSON.parse(c.stdout).totals.operations < JSON.parse(whole.stdout).totals.operations);
+    const page = `${dir}/cut.html`;
+    const r2 = await vfstrace(["report", cut, "-o", page, "-q"]);
+    assert.equal(r2.code, 1, r2.stderr);
+    assert.match(r2.stderr, /ends inside a record/);
+    assert.ok((await Deno.stat(page)).size > 1000, "the page of what was read is written");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
