@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { CaptureReader, RecordKind } from "../../capture/mod.ts";
 import { VhostUserFrontend } from "../../client/mod.ts";
+import { waitForSocket } from "./_rig.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CLI = `${ROOT}cmd/vfstrace.ts`;
@@ -55,12 +56,7 @@ async function start(captureDir?: string): Promise<Rig> {
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  for (let i = 0; i < 400; i++) {
-    try {
-      if ((await Deno.stat(socket)).isSocket) break;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForSocket(socket);
   const load = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "--allow-all", LOAD, socket],
     stdout: "piped",
@@ -73,6 +69,23 @@ async function start(captureDir?: string): Promise<Rig> {
   reader.releaseLock();
   await new Promise((r) => setTimeout(r, 1500));
   return { dir, share, capture, trace, load };
+}
+
+/** A fresh 512 KiB tmpfs (a disk that fills fast), or undefined (said) when none can be mounted. */
+async function smallTmpfs(): Promise<string | undefined> {
+  const mnt = await Deno.makeTempDir({ prefix: "vfstrace-e2e-full-" });
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt],
+  }).output();
+  if (mount.code === 0) return mnt;
+  console.log(`skipped: cannot mount a tmpfs: ${new TextDecoder().decode(mount.stderr)}`);
+  await Deno.remove(mnt);
+  return undefined;
+}
+
+async function unmount(mnt: string): Promise<void> {
+  await new Deno.Command("umount", { args: [mnt] }).output();
+  await Deno.remove(mnt, { recursive: true });
 }
 
 async function readBack(
@@ -258,12 +271,7 @@ Deno.test("fault: the back-end closes its socket between a message and its reply
       stdout: "null",
       stderr: "piped",
     }).spawn();
-    for (let i = 0; i < 400; i++) {
-      try {
-        if ((await Deno.stat(socket)).isSocket) break;
-      } catch { /* not yet */ }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForSocket(socket);
     const fe = VhostUserFrontend.connect(socket, { name: "fault" });
     await assert.rejects(fe.request("GET_FEATURES"));
     await fe.close();
@@ -291,15 +299,8 @@ Deno.test({
   name: "fault: the capture's disk fills up → trace exits 1 naming the capture, file readable",
   ignore: Deno.uid() !== 0,
   fn: async () => {
-    const mnt = await Deno.makeTempDir({ prefix: "vfstrace-e2e-full-" });
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt],
-    }).output();
-    if (mount.code !== 0) {
-      console.log(`skipped: cannot mount a tmpfs: ${new TextDecoder().decode(mount.stderr)}`);
-      await Deno.remove(mnt);
-      return;
-    }
+    const mnt = await smallTmpfs();
+    if (mnt === undefined) return;
     let rig: Rig | undefined;
     try {
       rig = await start(mnt);
@@ -320,8 +321,7 @@ Deno.test({
       assert.ok(files * 3 > t.requests + 300, `${files} files, ${t.requests} requests recorded`);
     } finally {
       if (rig !== undefined) await teardown(rig);
-      await new Deno.Command("umount", { args: [mnt] }).output();
-      await Deno.remove(mnt, { recursive: true });
+      await unmount(mnt);
     }
   },
 });
@@ -330,15 +330,8 @@ Deno.test({
   name: "fault: serve --capture on a full disk keeps serving, says so, exits 1",
   ignore: Deno.uid() !== 0,
   fn: async () => {
-    const mnt = await Deno.makeTempDir({ prefix: "vfstrace-e2e-full-" });
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt],
-    }).output();
-    if (mount.code !== 0) {
-      console.log(`skipped: cannot mount a tmpfs: ${new TextDecoder().decode(mount.stderr)}`);
-      await Deno.remove(mnt);
-      return;
-    }
+    const mnt = await smallTmpfs();
+    if (mnt === undefined) return;
     const dir = await Deno.makeTempDir({ prefix: "vfstrace-e2e-fault-" });
     try {
       const share = `${dir}/share`;
@@ -362,12 +355,7 @@ Deno.test({
         stdout: "null",
         stderr: "piped",
       }).spawn();
-      for (let i = 0; i < 400; i++) {
-        try {
-          if ((await Deno.stat(socket)).isSocket) break;
-        } catch { /* not yet */ }
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitForSocket(socket);
       const load = new Deno.Command(Deno.execPath(), {
         args: ["run", "--quiet", "--allow-all", LOAD, socket],
         stdout: "null",
@@ -385,8 +373,7 @@ Deno.test({
       const files = await checkShare(share);
       assert.ok(files * 3 > t.requests + 300, `${files} files, ${t.requests} requests recorded`);
     } finally {
-      await new Deno.Command("umount", { args: [mnt] }).output();
-      await Deno.remove(mnt, { recursive: true });
+      await unmount(mnt);
       await Deno.remove(dir, { recursive: true });
     }
   },
