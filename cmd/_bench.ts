@@ -17,8 +17,7 @@ import {
   type Workload,
   WORKLOADS,
 } from "../client/mod.ts";
-import { CliError, ExitCode, parsePositive } from "./_common.ts";
-import { wholeNumber } from "./_stats.ts";
+import { CliError, ExitCode, parsePositive, wholeNumber } from "./_common.ts";
 
 interface BenchOptions {
   socket: string[];

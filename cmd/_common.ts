@@ -109,3 +109,17 @@ export async function runInterruptCleanups(): Promise<void> {
     }
   }
 }
+
+/** A whole-number option parser (`--max-in-flight`, `--slowest`, `--depth`…). */
+export function wholeNumber(option: string, min: number): (value: string) => number {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) {
+      throw new CliError(
+        `${option}: expected a whole number ≥ ${min}, got '${value}'`,
+        ExitCode.Usage,
+      );
+    }
+    return n;
+  };
+}

@@ -6,14 +6,8 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { renderReport } from "../report/mod.ts";
-import { CliError, ExitCode } from "./_common.ts";
-import {
-  cutError,
-  readCaptureStats,
-  type ReadOptions,
-  wholeNumber,
-  writeStdout,
-} from "./_stats.ts";
+import { CliError, ExitCode, wholeNumber } from "./_common.ts";
+import { cutError, readCaptureStats, type ReadOptions, writeStdout } from "./_stats.ts";
 
 interface ReportCliOptions extends ReadOptions {
   output: string;

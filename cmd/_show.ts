@@ -21,7 +21,7 @@ import {
   type TimeBound,
   writeJsonLine,
 } from "../show/mod.ts";
-import { CliError, colors, ExitCode, onInterrupt } from "./_common.ts";
+import { CliError, colors, ExitCode, onInterrupt, wholeNumber } from "./_common.ts";
 
 const FLUSH_INTERVAL_MS = 100;
 /**
@@ -83,19 +83,6 @@ function list<T>(parse: (item: string) => T) {
   ];
 }
 
-function count(option: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) {
-      throw new CliError(
-        `${option}: expected a whole number ≥ ${min}, got '${value}'`,
-        ExitCode.Usage,
-      );
-    }
-    return n;
-  };
-}
-
 /** Builds the `show` subcommand. */
 export function showCommand(): Command<[string]> {
   return new Command("show")
@@ -114,7 +101,7 @@ export function showCommand(): Command<[string]> {
     .option(
       "--hex-limit <bytes>",
       "bytes of each body the hex dump shows, 0 for all",
-      count("--hex-limit", 0),
+      wholeNumber("--hex-limit", 0),
       1024,
     )
     .option("--control", "also show vhost-user messages (and record gaps)")
@@ -176,7 +163,7 @@ export function showCommand(): Command<[string]> {
     .option(
       "--max-in-flight <n>",
       "requests awaiting a reply kept before the oldest is shown as unanswered (default 16384)",
-      count("--max-in-flight", 1),
+      wholeNumber("--max-in-flight", 1),
     )
     .option("-q, --quiet", "no warnings on stderr (unanswered, undecodable, lost records)")
     .addHelpText(

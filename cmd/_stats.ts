@@ -19,7 +19,7 @@ import {
   statsJson,
   type StatsSort,
 } from "../stats/mod.ts";
-import { CliError, colors, ExitCode } from "./_common.ts";
+import { CliError, colors, ExitCode, wholeNumber } from "./_common.ts";
 
 /** Options `stats` and `report` share for reading the capture. */
 export interface ReadOptions {
@@ -34,20 +34,6 @@ export interface ReadOptions {
 interface StatsOptions extends ReadOptions {
   json?: true | undefined;
   sort: string;
-}
-
-/** A whole-number option parser (`--max-in-flight`, `--slowest`). */
-export function wholeNumber(option: string, min: number): (value: string) => number {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) {
-      throw new CliError(
-        `${option}: expected a whole number ≥ ${min}, got '${value}'`,
-        ExitCode.Usage,
-      );
-    }
-    return n;
-  };
 }
 
 /** Builds the `stats` subcommand. */
